@@ -1,0 +1,25 @@
+"""Validation of names that appear in URLs: users, organisations, repos."""
+
+from __future__ import annotations
+
+import re
+
+from hub.core.errors import Invalid
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+MAX_NAME_LENGTH = 96
+
+
+def validate_name(name: object, *, what: str = "name") -> str:
+    """Letters, digits, '-', '_', '.'; at most 96 characters; no '--' or '..'; no '-' or '.' at either end."""
+    if not isinstance(name, str) or not name:
+        raise Invalid(f"{what} is required.", code="invalid_name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise Invalid(f"{what} is longer than {MAX_NAME_LENGTH} characters.", code="invalid_name")
+    if not _NAME_RE.match(name):
+        raise Invalid(f"{what} may contain only letters, digits, '-', '_' and '.'.", code="invalid_name")
+    if "--" in name or ".." in name:
+        raise Invalid(f"{what} may not contain '--' or '..'.", code="invalid_name")
+    if name[0] in "-." or name[-1] in "-.":
+        raise Invalid(f"{what} may not start or end with '-' or '.'.", code="invalid_name")
+    return name

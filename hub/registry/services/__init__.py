@@ -1,0 +1,1 @@
+"""Functions that write to the registry. Views of every protocol, tasks and commands call these."""

@@ -1,0 +1,121 @@
+"""Snapshots (trees): encode, decode, list folders, diff. Pure functions over an immutable mapping."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+
+from hub.registry.models import Tree
+
+# path -> (sha256, size)
+Manifest = dict[str, tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A decoded tree: the manifest and its sorted paths (for prefix scans)."""
+
+    id: str
+    files: Manifest
+    paths: tuple[str, ...]
+
+    def folder_range(self, folder: str) -> tuple[int, int]:
+        """Index range of paths under `folder` ('' = everything)."""
+        if not folder:
+            return 0, len(self.paths)
+        prefix = folder + "/"
+        start = bisect.bisect_left(self.paths, prefix)
+        end = bisect.bisect_left(self.paths, prefix + "\U0010ffff")
+        return start, end
+
+    def is_folder(self, folder: str) -> bool:
+        start, end = self.folder_range(folder)
+        return end > start
+
+
+def encode(files: Manifest) -> tuple[str, bytes]:
+    canonical = json.dumps(sorted((p, s, n) for p, (s, n) in files.items()), separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest(), zlib.compress(canonical, 6)
+
+
+def save_tree(files: Manifest) -> Tree:
+    tree_id, data = encode(files)
+    tree = Tree.objects.filter(pk=tree_id).only("id").first()
+    if tree is None:
+        tree, _ = Tree.objects.get_or_create(
+            pk=tree_id,
+            defaults={"data": data, "file_count": len(files), "total_size": sum(n for _, n in files.values())},
+        )
+    return tree
+
+
+def _decode(tree_id: str, data: bytes) -> Snapshot:
+    rows = json.loads(zlib.decompress(data))
+    files = {p: (s, n) for p, s, n in rows}
+    return Snapshot(id=tree_id, files=files, paths=tuple(p for p, _, _ in rows))
+
+
+_by_id: dict[str, Snapshot] = {}
+
+
+def load(tree_id: str) -> Snapshot:
+    snapshot = _by_id.get(tree_id)
+    if snapshot is None:
+        data = Tree.objects.values_list("data", flat=True).get(pk=tree_id)
+        snapshot = _decode(tree_id, bytes(data))
+        if len(_by_id) > 256:
+            _by_id.clear()
+        _by_id[tree_id] = snapshot
+    return snapshot
+
+
+@dataclass(frozen=True)
+class Entry:
+    type: str  # "file" or "directory"
+    path: str
+    size: int = 0
+    sha256: str = ""
+
+
+def list_folder(snapshot: Snapshot, folder: str, *, recursive: bool) -> list[Entry]:
+    """Entries under `folder`, sorted by path. Non-recursive listings show immediate files and sub-folders."""
+    start, end = snapshot.folder_range(folder)
+    prefix_len = len(folder) + 1 if folder else 0
+    entries: list[Entry] = []
+    seen_dirs: set[str] = set()
+    for path in snapshot.paths[start:end]:
+        rest = path[prefix_len:]
+        parts = rest.split("/")
+        # Every folder between `folder` and the file, once (recursive) or only the first level.
+        for depth in range(1, len(parts) if recursive else min(len(parts), 2)):
+            sub = path[: prefix_len + len("/".join(parts[:depth]))]
+            if sub not in seen_dirs:
+                seen_dirs.add(sub)
+                entries.append(Entry("directory", sub))
+        if recursive or len(parts) == 1:
+            sha, size = snapshot.files[path]
+            entries.append(Entry("file", path, size, sha))
+    entries.sort(key=lambda e: e.path)
+    return entries
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str  # added, removed, modified
+    old: tuple[str, int] | None
+    new: tuple[str, int] | None
+
+
+def diff(old: Manifest, new: Manifest) -> list[Change]:
+    changes = []
+    for path in sorted(old.keys() | new.keys()):
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        status = "added" if a is None else "removed" if b is None else "modified"
+        changes.append(Change(path, status, a, b))
+    return changes

@@ -1,0 +1,13 @@
+"""Web pages of the registry (the full catalog comes with the web-catalog issue)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from hub.registry import selectors
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    models = selectors.search_repos(request.user, selectors.SearchQuery(sort="last_modified"))[:24]
+    return render(request, "registry/home.html", {"models": models})

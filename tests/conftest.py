@@ -1,0 +1,106 @@
+"""Personas and builders shared by the suite, plus a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_user(db):
+    from hub.accounts import services
+
+    counter = iter(range(10**6))
+
+    def make(username: str | None = None, password: str = "correct-horse-battery", **kw):
+        return services.create_user(username=username or f"user{next(counter)}", password=password, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_token(db):
+    from hub.accounts import services
+
+    def make(user, role: str = "write", name: str = "test") -> str:
+        return services.issue_token(user=user, name=name, role=role)[1]
+
+    return make
+
+
+@pytest.fixture
+def api():
+    """An API client factory: api(token) sends it as a Bearer token; api() is anonymous."""
+
+    def make(token: str | None = None) -> APIClient:
+        client = APIClient()
+        if token:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def alice_api(alice, make_token, api):
+    return api(make_token(alice, "write"))
+
+
+def worker_env(database_name: str | None = None) -> dict[str, str]:
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["HUB_DATA_DIR"] = str(settings.DATA_DIR)
+    env["CELERY_KEY_PREFIX"] = settings.CELERY_KEY_PREFIX
+    if database_name:
+        base = env["DATABASE_URL"].rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{database_name}"
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real worker process consuming the cpu, gpu and inference queues from the real Redis."""
+    from django.db import connection
+
+    from hub.celery import app
+
+    log = open(ROOT / "test-output" / "celery-worker.log", "w") if (ROOT / "test-output").is_dir() else None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "hub", "worker", "-Q", "cpu,gpu,inference", "-c", "1",
+         "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=worker_env(connection.settings_dict["NAME"]),
+        stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                app.send_task("workers.health.ping", args=["ready"], queue="cpu").get(timeout=5)
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the Celery worker did not start") from None
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log:
+            log.close()
