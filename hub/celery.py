@@ -21,14 +21,3 @@ app.conf.task_routes = {
     "workers.inference.*": {"queue": "inference"},
 }
 
-
-def _configure_key_prefix() -> None:
-    from django.conf import settings
-
-    prefix = getattr(settings, "CELERY_KEY_PREFIX", "")
-    if prefix and app.conf.broker_url.startswith("redis"):
-        app.conf.broker_transport_options = {"global_keyprefix": prefix}
-        app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
-
-
-_configure_key_prefix()

@@ -185,7 +185,10 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL") or f"sqla+sqlite:///{DATA_DIR / 'br
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else f"db+sqlite:///{DATA_DIR / 'results.sqlite3'}"
 )
-CELERY_KEY_PREFIX = env("CELERY_KEY_PREFIX")  # isolates test runs that share one Redis
+CELERY_KEY_PREFIX = env("CELERY_KEY_PREFIX")  # isolates test runs (or hubs) that share one Redis
+if CELERY_KEY_PREFIX and CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

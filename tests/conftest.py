@@ -104,3 +104,21 @@ def celery_worker(django_db_setup, django_db_blocker):
             process.kill()
         if log:
             log.close()
+
+
+@pytest.fixture
+def make_repo(db):
+    """make_repo(owner_user_or_org, name, files={path: bytes}, private=False, type="model") -> Repo."""
+    from hub.registry.services.commits import AddFile, create_commit
+    from hub.registry.services.repos import create_repo
+
+    def make(owner, name: str = "model", *, files: dict[str, bytes] | None = None, private=False, type="model"):
+        author = owner if hasattr(owner, "username") else None
+        repo = create_repo(namespace=owner.namespace, name=name, type=type, private=private, author=author)
+        if files:
+            ops = [AddFile(path=p, content=c) for p, c in files.items()]
+            create_commit(repo=repo, author=author, operations=ops, title="add files")
+            repo.refresh_from_db()
+        return repo
+
+    return make

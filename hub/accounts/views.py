@@ -26,7 +26,6 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
-    new_token = None
     if request.method == "POST":
         try:
             token, plaintext = services.issue_token(
@@ -35,13 +34,23 @@ def tokens(request: HttpRequest) -> HttpResponse:
         except HubError as exc:
             messages.error(request, exc.message)
             return redirect("tokens")
-        new_token = {"token": token, "plaintext": plaintext}
-    return render(
+        # Post/redirect/get: the plaintext rides in the session for exactly one page view, so a reload
+        # neither shows it again nor issues a second token.
+        request.session["new_token"] = {"id": token.pk, "plaintext": plaintext}
+        return redirect("tokens")
+    new_token = None
+    flashed = request.session.pop("new_token", None)
+    if flashed:
+        token = request.user.tokens.filter(pk=flashed["id"]).first()
+        if token is not None:
+            new_token = {"token": token, "plaintext": flashed["plaintext"]}
+    response = render(
         request,
         "accounts/tokens.html",
         {"tokens": request.user.tokens.all(), "new_token": new_token, "roles": TokenRole.values},
-        status=201 if new_token else 200,
     )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
