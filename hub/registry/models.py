@@ -87,7 +87,7 @@ class Blob(models.Model):
 
 
 class Tree(models.Model):
-    """A whole snapshot, path → (sha256, size), zlib-compressed canonical JSON keyed by its own sha256.
+    """A whole snapshot, path → (sha256, size, git blob id), zlib-compressed canonical JSON keyed by its own sha256.
 
     Identical snapshots are stored once. Reads decode it once per process (trees are immutable).
     """

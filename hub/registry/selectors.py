@@ -101,8 +101,8 @@ def snapshot(commit: Commit) -> trees.Snapshot:
     return trees.load(commit.tree_id)
 
 
-def get_file(commit: Commit, path: str) -> tuple[str, int]:
-    """(sha256, size) of the file at `path`, or NotFound."""
+def get_file(commit: Commit, path: str) -> trees.FileRef:
+    """(sha256, size, git_sha1) of the file at `path`, or NotFound."""
     entry = snapshot(commit).files.get(path)
     if entry is None:
         raise NotFound(f"File '{path}' not found at {commit.sha[:12]}.", code="entry_not_found")
@@ -178,12 +178,12 @@ def compare(base: Commit, head: Commit, *, with_text: bool = True) -> list[FileD
     result = []
     for change in trees.diff(snapshot(base).files, snapshot(head).files):
         text_diff = None
-        old_size = change.old[1] if change.old else None
-        new_size = change.new[1] if change.new else None
+        old_size = change.old.size if change.old else None
+        new_size = change.new.size if change.new else None
         small = max(old_size or 0, new_size or 0) <= TEXT_DIFF_MAX_BYTES
         if with_text and small:
-            old_text = _text(change.old[0]) if change.old else ""
-            new_text = _text(change.new[0]) if change.new else ""
+            old_text = _text(change.old.sha256) if change.old else ""
+            new_text = _text(change.new.sha256) if change.new else ""
             if old_text is not None and new_text is not None:
                 text_diff = "".join(
                     difflib.unified_diff(

@@ -7,11 +7,19 @@ import hashlib
 import json
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hub.registry.models import Tree
 
-# path -> (sha256, size)
-Manifest = dict[str, tuple[str, int]]
+
+class FileRef(NamedTuple):
+    sha256: str
+    size: int
+    git_sha1: str  # the git blob id, which HF clients use as the ETag of small files
+
+
+# path -> FileRef
+Manifest = dict[str, FileRef]
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class Snapshot:
 
 
 def encode(files: Manifest) -> tuple[str, bytes]:
-    canonical = json.dumps(sorted((p, s, n) for p, (s, n) in files.items()), separators=(",", ":")).encode()
+    canonical = json.dumps(sorted((p, *ref) for p, ref in files.items()), separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest(), zlib.compress(canonical, 6)
 
 
@@ -47,15 +55,15 @@ def save_tree(files: Manifest) -> Tree:
     if tree is None:
         tree, _ = Tree.objects.get_or_create(
             pk=tree_id,
-            defaults={"data": data, "file_count": len(files), "total_size": sum(n for _, n in files.values())},
+            defaults={"data": data, "file_count": len(files), "total_size": sum(ref.size for ref in files.values())},
         )
     return tree
 
 
 def _decode(tree_id: str, data: bytes) -> Snapshot:
     rows = json.loads(zlib.decompress(data))
-    files = {p: (s, n) for p, s, n in rows}
-    return Snapshot(id=tree_id, files=files, paths=tuple(p for p, _, _ in rows))
+    files = {row[0]: FileRef(*row[1:]) for row in rows}
+    return Snapshot(id=tree_id, files=files, paths=tuple(row[0] for row in rows))
 
 
 _by_id: dict[str, Snapshot] = {}
@@ -78,6 +86,7 @@ class Entry:
     path: str
     size: int = 0
     sha256: str = ""
+    git_sha1: str = ""
 
 
 def list_folder(snapshot: Snapshot, folder: str, *, recursive: bool) -> list[Entry]:
@@ -96,8 +105,8 @@ def list_folder(snapshot: Snapshot, folder: str, *, recursive: bool) -> list[Ent
                 seen_dirs.add(sub)
                 entries.append(Entry("directory", sub))
         if recursive or len(parts) == 1:
-            sha, size = snapshot.files[path]
-            entries.append(Entry("file", path, size, sha))
+            ref = snapshot.files[path]
+            entries.append(Entry("file", path, ref.size, ref.sha256, ref.git_sha1))
     entries.sort(key=lambda e: e.path)
     return entries
 
@@ -106,8 +115,8 @@ def list_folder(snapshot: Snapshot, folder: str, *, recursive: bool) -> list[Ent
 class Change:
     path: str
     status: str  # added, removed, modified
-    old: tuple[str, int] | None
-    new: tuple[str, int] | None
+    old: FileRef | None
+    new: FileRef | None
 
 
 def diff(old: Manifest, new: Manifest) -> list[Change]:

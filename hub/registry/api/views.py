@@ -328,7 +328,7 @@ class FileView(RepoView):
     def get(self, request, path: str, **kwargs):
         path = validate_path(path)
         commit = selectors.resolve_revision(self.repo, request.query_params.get("revision", "main"))
-        sha256, size = selectors.get_file(commit, path)
+        sha256, size, _ = selectors.get_file(commit, path)
         headers = {"ETag": f'"{sha256}"', "X-Repo-Commit": commit.sha, "X-Content-Sha256": sha256}
         if request.method == "GET" and not request.META.get("HTTP_RANGE") and path == _counting_file(commit):
             repo_services.record_download(repo=self.repo)

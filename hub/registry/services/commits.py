@@ -105,7 +105,7 @@ def _apply(
     for op in operations:
         if isinstance(op, AddFile):
             blob = blobs[op.path]
-            files[op.path] = (blob.sha256, blob.size)
+            files[op.path] = trees.FileRef(blob.sha256, blob.size, blob.git_sha1)
         elif isinstance(op, DeleteFile):
             if files.pop(op.path, None) is None:
                 raise NotFound(f"Cannot delete '{op.path}': no such file.", code="entry_not_found")

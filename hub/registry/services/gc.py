@@ -30,7 +30,7 @@ def collect_garbage(*, grace: timedelta, dry_run: bool = False) -> GcReport:
         orphan_trees.delete()
     referenced: set[str] = set()
     for tree_id in Tree.objects.values_list("id", flat=True).iterator():
-        referenced.update(sha for sha, _ in trees.load(tree_id).files.values())
+        referenced.update(ref.sha256 for ref in trees.load(tree_id).files.values())
     cutoff = timezone.now() - grace
     for blob in Blob.objects.filter(touched_at__lt=cutoff).iterator():
         if blob.sha256 in referenced:

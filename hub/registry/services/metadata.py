@@ -26,7 +26,7 @@ def refresh_metadata(*, repo: Repo, files: trees.Manifest, commit: Commit, readm
     repo.last_modified = commit.created_at
     if readme_changed:
         readme = files.get("README.md")
-        card = parse_card(storage.read_blob(readme[0], limit=MAX_CARD_BYTES)) if readme else parse_card(b"")
+        card = parse_card(storage.read_blob(readme.sha256, limit=MAX_CARD_BYTES)) if readme else parse_card(b"")
         repo.card_data = card.data
         repo.card_error = card.error
         repo.license = card.license
