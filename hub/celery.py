@@ -20,4 +20,3 @@ app.conf.task_routes = {
     "workers.jobs.gpu.*": {"queue": "gpu"},
     "workers.inference.*": {"queue": "inference"},
 }
-

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "hub.core",
     "hub.accounts",
     "hub.registry",
+    "hub.xet",
 ]
 
 MIDDLEWARE = [
@@ -124,6 +125,15 @@ MAX_FILE_SIZE = envint("HUB_MAX_FILE_SIZE", 50 * 1024**3)
 # Largest JSON request body (inline base64 commits); big files go through the blob upload route.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("HUB_MAX_JSON_BODY", 64 * 1024**2)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
+# Files at least this big are uploaded as "lfs" (Xet for huggingface_hub 2.x, the LFS batch API for older
+# clients); smaller ones travel inline in the NDJSON commit.
+HF_LFS_THRESHOLD = envint("HUB_HF_LFS_THRESHOLD", 10 * 1024**2)
+# Largest NDJSON line accepted in an HF commit (inline files are below HF_LFS_THRESHOLD, base64 adds a third).
+HF_MAX_NDJSON_LINE = envint("HUB_HF_MAX_NDJSON_LINE", 64 * 1024**2)
+
+# Git LFS uploads larger than this are split into parts of this size (multipart transfer).
+HUB_LFS_MULTIPART_CHUNK = envint("HUB_LFS_MULTIPART_CHUNK", 64 * 1024**2)
 
 # --- static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -25,6 +25,8 @@ urlpatterns = [
     path("logout", account_views.LogoutView.as_view(), name="logout"),
     path("settings/tokens", account_views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", account_views.revoke_token, name="revoke-token"),
+    path("", include("hub.xet.urls")),
+    path("", include("hub.registry.hf.urls")),
     path("", registry_views.home, name="home"),
 ]
 

@@ -41,15 +41,14 @@ def _call(url: str, token: str | None = None, method: str = "GET", body: dict | 
 
 @pytest.fixture
 def embedded_hub(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
-                                                            "CELERY_KEY_PREFIX", "SECRET_KEY"}}  # fmt: skip
+    cluster = {"DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_KEY_PREFIX", "SECRET_KEY"}
+    env = {k: v for k, v in os.environ.items() if k not in cluster}
     env.update(DJANGO_SETTINGS_MODULE="hub.settings", HUB_DATA_DIR=str(tmp_path / "data"), PORT=str(_free_port()),
                PYTHON=sys.executable, WEB_WORKERS="1")  # fmt: skip
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    token = subprocess.run(
-        [*manage, "issue_token", "smoke", "--role", "write"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    issue = [*manage, "issue_token", "smoke", "--role", "write"]
+    token = subprocess.run(issue, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.strip()
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen(["bash", "scripts/serve.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)  # fmt: skip
@@ -84,8 +83,8 @@ def test_embedded_default_end_to_end(embedded_hub):
     status, repo = _call(f"{base}/api/v1/repos", token, "POST", {"name": "tiny-model"})
     assert status == 201
     card = "---\npipeline_tag: text-classification\n---\nA tiny sentiment classifier."
-    status, _ = _call(f"{base}/api/v1/models/smoke/tiny-model/commits", token, "POST",
-                      {"title": "card", "operations": [{"op": "add", "path": "README.md", "content": card}]})  # fmt: skip
+    ops = [{"op": "add", "path": "README.md", "content": card}]
+    status, _ = _call(f"{base}/api/v1/models/smoke/tiny-model/commits", token, "POST", {"operations": ops})
     assert status == 201
     status, found = _call(f"{base}/api/v1/models?q=sentiment")
     assert status == 200 and [r["id"] for r in found["results"]] == ["smoke/tiny-model"]

@@ -39,9 +39,10 @@ def test_security_headers(api):
     assert response["X-Frame-Options"] == "DENY"
 
 
-def test_no_route_collides_with_hf_or_openai_paths():
+def test_native_api_does_not_collide_with_hf_or_openai_paths():
     from django.urls import Resolver404, resolve
 
-    for path in ["/api/models/alice/m", "/api/datasets/alice/d", "/api/whoami-v2", "/v1/chat/completions"]:
-        with pytest.raises(Resolver404):
-            resolve(path)
+    for path in ["/api/models/alice/m", "/api/datasets/alice/d", "/api/whoami-v2", "/alice/m/resolve/main/x"]:
+        assert resolve(path).func.__module__.startswith("hub.registry.hf.")
+    with pytest.raises(Resolver404):
+        resolve("/v1/chat/completions")

@@ -22,7 +22,8 @@ A distilled sentiment model.
 def test_front_matter_becomes_searchable_fields(alice_api, alice, make_repo):
     make_repo(alice, "student", files={"README.md": CARD, "model.safetensors": b"w"})
     repo = alice_api.get("/api/v1/models/alice/student").json()
-    assert (repo["license"], repo["pipeline_tag"], repo["library_name"]) == ("mit", "text-classification", "transformers")
+    assert repo["license"] == "mit" and repo["pipeline_tag"] == "text-classification"
+    assert repo["library_name"] == "transformers"
     assert {"sentiment", "license:mit", "dataset:imdb", "language:en", "safetensors"} <= set(repo["tags"])
     assert repo["base_models"] == ["alice/teacher"]
     assert repo["card_error"] == ""
