@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "hub.accounts",
     "hub.registry",
     "hub.xet",
+    "hub.catalog",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hub.accounts import views as account_views
 from hub.core import views as core_views
-from hub.registry import views as registry_views
 
 api_v1 = [
     path("health", core_views.HealthView.as_view()),
@@ -27,7 +26,7 @@ urlpatterns = [
     path("settings/tokens/<int:token_id>/revoke", account_views.revoke_token, name="revoke-token"),
     path("", include("hub.xet.urls")),
     path("", include("hub.registry.hf.urls")),
-    path("", registry_views.home, name="home"),
+    path("", include("hub.catalog.urls")),
 ]
 
 handler400 = "hub.core.views.bad_request"

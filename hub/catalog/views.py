@@ -1,4 +1,4 @@
-"""Web pages of the registry (the full catalog comes with the web-catalog issue)."""
+"""Web catalog views."""
 
 from __future__ import annotations
 

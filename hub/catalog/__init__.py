@@ -1,0 +1,1 @@
+"""The web catalog: pages for people (browse, search, model pages, files, history, lineage, upload)."""
