@@ -10,6 +10,22 @@ from hub.registry import selectors
 from hub.registry.services.commits import AddFile, create_commit
 
 
+def run_in_threads(count: int, target) -> None:
+    """Run target(i) in `count` threads, each with its own database connection."""
+
+    def run(i: int) -> None:
+        try:
+            target(i)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_commits_without_parent_all_land(alice, make_repo):
     repo = make_repo(alice, "busy")
@@ -20,14 +36,8 @@ def test_concurrent_commits_without_parent_all_land(alice, make_repo):
             create_commit(repo=repo, author=alice, title=f"c{i}", operations=[AddFile(path=f"f{i}.txt", content=b"x")])
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(20, worker)
     assert errors == []
     files = selectors.snapshot(selectors.resolve_revision(repo, "main")).files
     assert {f"f{i}.txt" for i in range(20)} <= files.keys()
@@ -53,14 +63,8 @@ def test_concurrent_commits_with_same_parent_one_wins(alice, make_repo):
             rejected.append(i)
         except Exception as exc:  # noqa: BLE001
             other.append(exc)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(20, worker)
     assert other == []
     assert len(landed) == 1 and len(rejected) == 19
     winner, sha = landed[0]
