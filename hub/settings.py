@@ -107,7 +107,8 @@ if S3_BUCKET:
 else:
     BLOB_STORAGE = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(DATA_DIR / "blobs")},
+        # Content-addressed: a second write of a key holds the same bytes, so replacing it is safe and atomic.
+        "OPTIONS": {"location": str(DATA_DIR / "blobs"), "allow_overwrite": True},
     }
 STORAGES = {
     "default": {
