@@ -42,6 +42,7 @@ format: venv
 
 bench: venv
 	$(PY) bench/registry.py
+	$(PY) bench/xet_dedup.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

@@ -30,7 +30,8 @@ class BearerTokenMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.api_token = None
         plaintext = bearer_from_header(request)
-        if plaintext is not None:
+        # Xet access tokens ("xet_…", issued by hub.xet) are checked by the Xet CAS views themselves.
+        if plaintext is not None and not plaintext.startswith("xet_"):
             token = authenticate_token(plaintext)
             if token is None:
                 response = json_error(401, "Invalid or revoked token in the Authorization header.", "invalid_token")

@@ -82,6 +82,9 @@ class Blob(models.Model):
     sha256 = models.CharField(max_length=64, primary_key=True)
     size = models.BigIntegerField()
     git_sha1 = models.CharField(max_length=40, help_text="git blob id, which HF clients use as a small file's ETag")
+    xet_hash = models.CharField(
+        max_length=64, blank=True, default="", help_text="Xet file hash when the content is stored as Xet chunks"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     touched_at = models.DateTimeField(auto_now=True, help_text="last upload; GC spares recently touched blobs")
 

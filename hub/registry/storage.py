@@ -124,6 +124,12 @@ def read_chunks(stream: BinaryIO, limit: int | None = None) -> Iterable[bytes]:
 
 
 def open_blob(sha256: str) -> BinaryIO:
+    """A binary, seekable file object over the content. Content uploaded through Xet is rebuilt from its chunks."""
+    row = Blob.objects.filter(pk=sha256).values_list("xet_hash", "size").first()
+    if row is not None and row[0]:
+        from hub.xet.services import open_xet_blob
+
+        return open_xet_blob(row[0], row[1])
     return blob_storage().open(blob_key(sha256), "rb")
 
 
@@ -134,8 +140,8 @@ def read_blob(sha256: str, limit: int | None = None) -> bytes:
 
 def blob_url(sha256: str) -> str | None:
     """A direct (presigned) URL for remote storage; None for local files, which the hub serves itself."""
-    if is_local():
-        return None
+    if is_local() or Blob.objects.filter(pk=sha256).exclude(xet_hash="").exists():
+        return None  # Xet-stored content is rebuilt from its chunks by the hub itself
     return blob_storage().url(blob_key(sha256))
 
 

@@ -19,9 +19,12 @@ class GcReport:
     blobs: int = 0
     bytes: int = 0
     temp_files: int = 0
+    xet: object = None  # hub.xet.services.XetGcReport
 
 
 def collect_garbage(*, grace: timedelta, dry_run: bool = False) -> GcReport:
+    from hub.xet.services import collect_garbage as collect_xet_garbage
+
     report = GcReport()
     used_trees = set(Commit.objects.values_list("tree_id", flat=True).distinct())
     orphan_trees = Tree.objects.exclude(pk__in=used_trees)
@@ -36,10 +39,13 @@ def collect_garbage(*, grace: timedelta, dry_run: bool = False) -> GcReport:
         if blob.sha256 in referenced:
             continue
         report.blobs += 1
-        report.bytes += blob.size
+        if not blob.xet_hash:  # Xet content is freed below, chunk by chunk, once no file uses it
+            report.bytes += blob.size
         if not dry_run:
             Blob.objects.filter(pk=blob.pk, touched_at__lt=cutoff).delete()
-            storage.delete_blob(blob.sha256)
+            if not blob.xet_hash:
+                storage.delete_blob(blob.sha256)
+    report.xet = collect_xet_garbage(grace=grace, dry_run=dry_run)
     tmp = settings.UPLOAD_TMP_DIR
     if tmp.is_dir():
         for path in tmp.iterdir():

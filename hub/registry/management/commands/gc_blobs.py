@@ -30,3 +30,5 @@ class Command(BaseCommand):
             f"{verb} {report.trees} trees, {report.blobs} blobs ({report.bytes} bytes), "
             f"{report.temp_files} temp files in {time.monotonic() - started:.1f}s."
         )
+        if report.xet is not None:
+            self.stdout.write(f"Xet: {report.xet}")
