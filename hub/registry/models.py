@@ -89,6 +89,30 @@ class Blob(models.Model):
     touched_at = models.DateTimeField(auto_now=True, help_text="last upload; GC spares recently touched blobs")
 
 
+class BlobGrant(models.Model):
+    """Proof that a user holds a blob's bytes (they uploaded them): only then may they commit it by hash.
+
+    Without it, anyone who learned a sha256 could commit that blob into their own repo and read it there.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "sha256"], name="one_grant_per_user_blob")]
+
+
+class RepoBlob(models.Model):
+    """Which repos have ever held a blob (any revision): a user may also commit a blob they can already read."""
+
+    repo = models.ForeignKey("Repo", on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "repo"], name="one_row_per_repo_blob")]
+
+
 class Tree(models.Model):
     """A whole snapshot, path → (sha256, size, git blob id), zlib-compressed canonical JSON keyed by its own sha256.
 

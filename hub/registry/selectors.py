@@ -14,7 +14,19 @@ from hub.accounts.models import Role, TokenRole, User
 from hub.accounts.selectors import has_role, namespace_role, readable_namespace_ids
 from hub.core.errors import Forbidden, Invalid, NotFound
 from hub.registry import storage, trees
-from hub.registry.models import Commit, CommitChange, Ref, Repo, RepoLink, RepoRedirect, RepoTag, RepoType
+from hub.registry.models import (
+    Blob,
+    BlobGrant,
+    Commit,
+    CommitChange,
+    Ref,
+    Repo,
+    RepoBlob,
+    RepoLink,
+    RepoRedirect,
+    RepoTag,
+    RepoType,
+)  # fmt: skip
 
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
 
@@ -73,6 +85,24 @@ def visible_repos(user: User | AnonymousUser) -> QuerySet[Repo]:
     if ids is None:
         return qs
     return qs.filter(Q(private=False) | Q(namespace_id__in=ids))
+
+
+def usable_blobs(user: User | AnonymousUser | None, sha256s: set[str]) -> dict[str, Blob]:
+    """The blobs among `sha256s` that `user` may commit by hash: uploaded by them, or held by a repo they can read.
+
+    `user=None` is the hub itself (seeding, jobs). Unknown and forbidden blobs look the same to the caller.
+    """
+    blobs = {b.sha256: b for b in Blob.objects.filter(sha256__in=sha256s)}
+    if user is None or not blobs:
+        return blobs
+    if not user.is_authenticated:
+        return {}
+    allowed = set(BlobGrant.objects.filter(user=user, sha256__in=blobs).values_list("sha256", flat=True))
+    rest = blobs.keys() - allowed
+    if rest:
+        readable = RepoBlob.objects.filter(sha256__in=rest, repo__in=visible_repos(user))
+        allowed |= set(readable.values_list("sha256", flat=True))
+    return {sha: blob for sha, blob in blobs.items() if sha in allowed}
 
 
 # --- revisions -----------------------------------------------------------------------------------------

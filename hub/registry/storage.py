@@ -19,7 +19,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.utils import timezone
 
 from hub.core.errors import Invalid, StorageFailed, TooLarge
-from hub.registry.models import Blob
+from hub.registry.models import Blob, BlobGrant
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -58,8 +58,12 @@ def store_stream(
     expected_sha256: str | None = None,
     expected_size: int | None = None,
     max_size: int | None = None,
+    uploader=None,
 ) -> Blob:
-    """Receive a stream of bytes into blob storage; returns its Blob. Nothing is kept on any error."""
+    """Receive a stream of bytes into blob storage; returns its Blob. Nothing is kept on any error.
+
+    `uploader` (a user) is recorded as holding these bytes, which lets them commit the blob by its hash.
+    """
     max_size = settings.MAX_FILE_SIZE if max_size is None else max_size
     if expected_sha256 is not None:
         expected_sha256 = expected_sha256.lower()
@@ -90,8 +94,9 @@ def store_stream(
         if expected_sha256 is not None and digest != expected_sha256:
             raise Invalid(f"Content sha256 is {digest}, not the declared {expected_sha256}.", code="hash_mismatch")
         existing = Blob.objects.filter(sha256=digest).first()
-        if existing is not None and blob_storage().exists(blob_key(digest)):
+        if existing is not None and (existing.xet_hash or blob_storage().exists(blob_key(digest))):
             Blob.objects.filter(pk=digest).update(touched_at=timezone.now())
+            grant(uploader, digest)
             return existing
         git_id = git_sha1.hexdigest() if git_sha1 is not None else _git_sha1_of_file(tmp_path, size)
         try:
@@ -101,14 +106,21 @@ def store_stream(
             log.exception("blob storage write failed")
             raise StorageFailed("Could not write to blob storage.") from exc
         blob, _ = Blob.objects.update_or_create(sha256=digest, defaults={"size": size, "git_sha1": git_id})
+        grant(uploader, digest)
         return blob
     finally:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
 
 
-def store_bytes(data: bytes, *, max_size: int | None = None) -> Blob:
-    return store_stream([data], expected_size=len(data), max_size=max_size)
+def grant(user, sha256: str) -> None:
+    """Record that `user` holds the bytes of blob `sha256` (no-op for anonymous or system uploads)."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        BlobGrant.objects.get_or_create(user=user, sha256=sha256)
+
+
+def store_bytes(data: bytes, *, max_size: int | None = None, uploader=None) -> Blob:
+    return store_stream([data], expected_size=len(data), max_size=max_size, uploader=uploader)
 
 
 def read_chunks(stream: BinaryIO, limit: int | None = None) -> Iterable[bytes]:

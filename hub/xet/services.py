@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from hub.core.errors import Invalid, StorageFailed, TooLarge
 from hub.registry import storage as registry_storage
-from hub.registry.models import Blob
+from hub.registry.models import Blob, BlobGrant
 from hub.xet import formats, store
 from hub.xet.models import DedupChunk, XetFile, XetTerm, Xorb
 
@@ -130,14 +130,20 @@ def store_xorb(xorb_hash: str, path: str, size: int) -> bool:
 # --- shards and files --------------------------------------------------------------------------------------
 
 
-def register_shard(f: BinaryIO) -> int:
-    """Register every file a shard (upload form: no footer needed) describes. Returns 1 (HF's SyncPerformed)."""
+def register_shard(f: BinaryIO, *, uploader_id: int | None = None) -> int:
+    """Register every file a shard (upload form: no footer needed) describes. Returns 1 (HF's SyncPerformed).
+
+    The shard's verification entries prove the uploader holds the chunks, so each file becomes a blob they
+    may commit by its sha256 (a BlobGrant).
+    """
     # One file at a time (registering is idempotent); the CAS info section that follows lists the client's new
     # xorbs, which were indexed when they were uploaded, so it is not needed.
     try:
         formats.read_shard_header(f)
         for info in formats.iter_file_infos(f, max_entries=MAX_TERMS_PER_FILE):
-            register_file(info)
+            xet_file = register_file(info)
+            if uploader_id is not None:
+                BlobGrant.objects.get_or_create(user_id=uploader_id, sha256=xet_file.sha256)
     except formats.FormatError as exc:
         raise Invalid(f"Malformed shard: {exc}", code="bad_shard") from None
     return 1

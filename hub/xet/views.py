@@ -132,7 +132,7 @@ def upload_shard(request: HttpRequest, token: tokens.XetToken) -> JsonResponse:
     path, _ = services.spool(registry_storage.read_chunks(request), limit=services.max_shard_bytes())
     try:
         with open(path, "rb") as f:
-            result = services.register_shard(f)
+            result = services.register_shard(f, uploader_id=token.user_id)
     finally:
         _remove(path)
     return JsonResponse({"result": result})

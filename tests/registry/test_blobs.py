@@ -67,3 +67,30 @@ def test_gc_removes_only_unreferenced_blobs(alice_api, alice, make_repo):
     kept = hashlib.sha256(b"kept").hexdigest()
     assert Blob.objects.filter(pk=kept).exists()
     assert b"".join(alice_api.get("/api/v1/models/alice/m/files/kept.txt").streaming_content) == b"kept"
+
+
+def test_cannot_commit_someone_elses_private_blob_by_hash(alice_api, alice, make_repo, make_user, make_token, api):
+    secret = b"private weights" * 100
+    make_repo(alice, "secret", private=True, files={"w.bin": secret})
+    sha = hashlib.sha256(secret).hexdigest()
+    eve = make_user("eve")
+    make_repo(eve, "loot")
+    eve_api = api(make_token(eve))
+    ops = [{"op": "add", "path": "w.bin", "blob": sha}]
+    response = eve_api.post("/api/v1/models/eve/loot/commits", {"operations": ops}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "unknown_blob"  # same answer as a missing blob
+    # Once eve proves she holds the bytes (uploads them), she may commit them.
+    assert upload(eve_api, secret).status_code == 201
+    assert eve_api.post("/api/v1/models/eve/loot/commits", {"operations": ops}, format="json").status_code == 201
+
+
+def test_blob_in_a_readable_repo_can_be_committed_by_hash(alice_api, alice, make_repo, make_user, make_token, api):
+    public = b"public weights"
+    make_repo(alice, "pub", files={"w.bin": public})
+    bob = make_user("bob")
+    make_repo(bob, "fork")
+    ops = [{"op": "add", "path": "w.bin", "blob": hashlib.sha256(public).hexdigest()}]
+    assert (
+        api(make_token(bob)).post("/api/v1/models/bob/fork/commits", {"operations": ops}, format="json").status_code
+        == 201
+    )

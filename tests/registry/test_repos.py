@@ -14,9 +14,7 @@ def test_create_repo_makes_main_with_a_first_commit(alice_api):
     assert [(r["kind"], r["name"]) for r in refs] == [("branch", "main")]
 
 
-@pytest.mark.parametrize(
-    "name", ["", "-x", "x-", ".x", "x.", "a--b", "a..b", "a/b", "a b", "ü", "x" * 97, "a\x00b"]
-)
+@pytest.mark.parametrize("name", ["", "-x", "x-", ".x", "x.", "a--b", "a..b", "a/b", "a b", "ü", "x" * 97, "a\x00b"])
 def test_invalid_names_are_rejected(alice_api, name):
     response = alice_api.post("/api/v1/repos", {"name": name}, format="json")
     assert response.status_code == 400, response.content

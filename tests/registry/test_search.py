@@ -11,15 +11,44 @@ def card(**fields) -> bytes:
 @pytest.fixture
 def catalog(alice, make_user, make_repo, alice_api):
     bob = make_user("bob")
-    make_repo(alice, "sentiment-bert", files={"README.md": card(
-        license="mit", pipeline_tag="text-classification", library_name="transformers", tags="[sentiment]",
-        body="Classifies movie reviews as positive or negative.")})
-    make_repo(alice, "tiny-llama", files={"README.md": card(
-        license="apache-2.0", pipeline_tag="text-generation", library_name="transformers",
-        base_model="alice/sentiment-bert", body="A small chat model.")})
-    make_repo(bob, "embedder", files={"README.md": card(
-        license="apache-2.0", pipeline_tag="feature-extraction", library_name="sentence-transformers",
-        body="Sentence embeddings for semantic search.")})
+    make_repo(
+        alice,
+        "sentiment-bert",
+        files={
+            "README.md": card(
+                license="mit",
+                pipeline_tag="text-classification",
+                library_name="transformers",
+                tags="[sentiment]",
+                body="Classifies movie reviews as positive or negative.",
+            )
+        },
+    )
+    make_repo(
+        alice,
+        "tiny-llama",
+        files={
+            "README.md": card(
+                license="apache-2.0",
+                pipeline_tag="text-generation",
+                library_name="transformers",
+                base_model="alice/sentiment-bert",
+                body="A small chat model.",
+            )
+        },
+    )
+    make_repo(
+        bob,
+        "embedder",
+        files={
+            "README.md": card(
+                license="apache-2.0",
+                pipeline_tag="feature-extraction",
+                library_name="sentence-transformers",
+                body="Sentence embeddings for semantic search.",
+            )
+        },
+    )
     make_repo(bob, "secret-reviews", private=True, files={"README.md": card(body="movie reviews")})
     make_repo(alice, "reviews", type="dataset", files={"README.md": card(body="movie reviews data")})
     for _ in range(3):
@@ -53,7 +82,7 @@ def test_sorts_and_pagination(catalog, api):
     assert ids(api().get("/api/v1/models?sort=likes"))[:2] == ["bob/embedder", "alice/tiny-llama"]
     assert ids(api().get("/api/v1/models?sort=created&direction=asc"))[0] == "alice/sentiment-bert"
     first = api().get("/api/v1/models?sort=name&direction=asc&limit=2")
-    assert first.json()["count"] == 3 and "rel=\"next\"" in first["Link"]
+    assert first.json()["count"] == 3 and 'rel="next"' in first["Link"]
     second = api().get(first.json()["next"])
     assert ids(first) + ids(second) == ["alice/sentiment-bert", "alice/tiny-llama", "bob/embedder"]
 

@@ -435,6 +435,7 @@ class BlobUploadView(APIView):
             storage.read_chunks(raw, size),
             expected_sha256=raw.META.get("HTTP_X_CONTENT_SHA256"),
             expected_size=size,
+            uploader=request.user,
         )
         return Response({"sha256": blob.sha256, "size": blob.size}, status=201)
 

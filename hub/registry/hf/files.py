@@ -25,7 +25,7 @@ from hub.registry.hf.common import (
     resolve,
     split_revision,
 )  # fmt: skip
-from hub.registry.models import Blob, Repo, RepoType
+from hub.registry.models import Repo, RepoType
 from hub.registry.paths import validate_path
 from hub.registry.services import commits as commit_services
 from hub.registry.services import repos as repo_services
@@ -146,7 +146,7 @@ def _ndjson_lines(request: HttpRequest):
         yield number, obj["key"], obj["value"]
 
 
-def _operation(number: int, key: str, value: dict) -> commit_services.Operation:
+def _operation(request: HttpRequest, number: int, key: str, value: dict) -> commit_services.Operation:
     path = value.get("path")
     if not isinstance(path, str):
         raise _NdjsonError(f"Line {number}: 'path' is required.", code="malformed")
@@ -160,13 +160,13 @@ def _operation(number: int, key: str, value: dict) -> commit_services.Operation:
                 f"Line {number}: 'content' of '{path}' is not valid base64.", code="bad_base64"
             ) from None
         validate_path(path)
-        blob = storage.store_bytes(content)
+        blob = storage.store_bytes(content, uploader=request.user)
         return commit_services.AddFile(path=path, blob_sha256=blob.sha256)
     if key == "lfsFile":
         oid = value.get("oid")
         if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str):
             raise _NdjsonError(f"Line {number}: lfsFile needs a sha256 'oid'.", code="malformed")
-        blob = Blob.objects.filter(pk=oid.lower()).first()
+        blob = selectors.usable_blobs(request.user, {oid.lower()}).get(oid.lower())
         if blob is None:
             raise Invalid(f"LFS object {oid} for '{path}' was not uploaded.", code="unknown_blob")
         if "size" in value and value["size"] != blob.size:
@@ -211,7 +211,7 @@ def commit(request: HttpRequest, kind: str, owner: str, name: str, revision: str
         else:
             if header is None:
                 raise _NdjsonError("The commit must start with a header line.", code="malformed")
-            operations.append(_operation(number, key, value))
+            operations.append(_operation(request, number, key, value))
     if header is None:
         raise _NdjsonError("The commit has no header line.", code="malformed")
     summary = header.get("summary") or "Upload files"

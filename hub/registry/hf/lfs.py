@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from hub.accounts.models import Role
 from hub.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from hub.core.http import file_response
-from hub.registry import storage
+from hub.registry import selectors, storage
 from hub.registry.hf.common import base_url, find_repo, hf_view, read_json
 from hub.registry.models import Blob
 
@@ -49,6 +49,12 @@ def _unsign(request: HttpRequest, oid: str, purpose: str) -> dict:
     return payload
 
 
+def _uploader(payload: dict):
+    from hub.accounts.models import User
+
+    return User.objects.filter(pk=payload.get("w")).first()
+
+
 def _valid_oid(oid: object) -> bool:
     return isinstance(oid, str) and len(oid) == 64 and set(oid) <= _HEX64
 
@@ -73,7 +79,8 @@ def batch(request: HttpRequest, owner: str, name: str, kind: str = "models") -> 
             result.append({"oid": str(oid), "size": size if isinstance(size, int) else 0, "error": error})
             continue
         item: dict = {"oid": oid, "size": size, "authenticated": True}
-        blob = Blob.objects.filter(pk=oid).first()
+        # Only blobs this caller may use count as present: others must be uploaded (proving the bytes are held).
+        blob = selectors.usable_blobs(request.user, {oid}).get(oid)
         if not upload:
             if blob is None:
                 item["error"] = {"code": 404, "message": "Object does not exist"}
@@ -83,18 +90,18 @@ def batch(request: HttpRequest, owner: str, name: str, kind: str = "models") -> 
         elif size > settings.MAX_FILE_SIZE:
             item["error"] = {"code": 413, "message": f"Object is larger than the limit of {settings.MAX_FILE_SIZE}"}
         elif blob is None or blob.size != size:
-            item["actions"] = _upload_actions(root, oid, size)
+            item["actions"] = _upload_actions(root, oid, size, request.user.pk)
         result.append(item)
     return _lfs_response({"transfer": "basic", "objects": result, "hash_algo": "sha256"})
 
 
-def _upload_actions(root: str, oid: str, size: int) -> dict:
+def _upload_actions(root: str, oid: str, size: int, user_id: int) -> dict:
     verify = {"href": f"{root}/api/lfs/verify", "header": {}, "expires_in": URL_MAX_AGE}
     chunk = settings.HUB_LFS_MULTIPART_CHUNK
     if size <= chunk:
-        href = f"{root}/api/lfs/objects/{oid}?t={_sign(oid=oid, p='upload', s=size)}"
+        href = f"{root}/api/lfs/objects/{oid}?t={_sign(oid=oid, p='upload', s=size, w=user_id)}"
         return {"upload": {"href": href, "expires_in": URL_MAX_AGE}, "verify": verify}
-    token = _sign(oid=oid, p="multipart", s=size, u=secrets.token_hex(8), c=chunk)
+    token = _sign(oid=oid, p="multipart", s=size, u=secrets.token_hex(8), c=chunk, w=user_id)
     header = {"chunk_size": str(chunk)}
     for n in range(1, math.ceil(size / chunk) + 1):
         header[str(n)] = f"{root}/api/lfs/multipart/{oid}/{n}?t={token}"
@@ -122,7 +129,9 @@ def object_transfer(request: HttpRequest, oid: str) -> HttpResponse:
     length = _content_length(request)
     if length != payload["s"]:
         raise Invalid(f"Expected {payload['s']} bytes, got Content-Length {length}.", code="size_mismatch")
-    storage.store_stream(storage.read_chunks(request, length), expected_sha256=oid, expected_size=length)
+    storage.store_stream(
+        storage.read_chunks(request, length), expected_sha256=oid, expected_size=length, uploader=_uploader(payload)
+    )
     return HttpResponse(status=200)
 
 
@@ -174,7 +183,7 @@ def multipart_complete(request: HttpRequest, oid: str) -> JsonResponse:
                 yield from storage.read_chunks(f)
 
     try:
-        storage.store_stream(chunks(), expected_sha256=oid, expected_size=size)
+        storage.store_stream(chunks(), expected_sha256=oid, expected_size=size, uploader=_uploader(payload))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return _lfs_response({"oid": oid, "size": size})
@@ -186,7 +195,7 @@ def verify(request: HttpRequest) -> JsonResponse:
         raise Unauthenticated("Authentication required.")
     body = read_json(request, default={})
     oid = body.get("oid") if isinstance(body, dict) else None
-    blob = Blob.objects.filter(pk=oid).first() if _valid_oid(oid) else None
+    blob = selectors.usable_blobs(request.user, {oid}).get(oid) if _valid_oid(oid) else None
     if blob is None or blob.size != body.get("size"):
         return _lfs_response({"message": "Object not found or size mismatch."}, status=404)
     return _lfs_response({"oid": blob.sha256, "size": blob.size})

@@ -13,7 +13,7 @@ from django.utils import timezone
 from hub.accounts.models import User
 from hub.core.errors import Conflict, Invalid, NotFound, PreconditionFailed, TooLarge
 from hub.registry import storage, trees
-from hub.registry.models import Blob, Commit, CommitChange, Ref, Repo
+from hub.registry.models import Blob, Commit, CommitChange, Ref, Repo, RepoBlob
 from hub.registry.paths import validate_folder, validate_path
 from hub.registry.services.metadata import refresh_metadata
 
@@ -81,18 +81,25 @@ def _validate(operations: list[Operation]) -> None:
             raise Invalid("Unknown operation.", code="invalid_operation")
 
 
-def _store_blobs(operations: list[Operation]) -> dict[str, Blob]:
-    """Blobs for the add operations, keyed by path; inline content is stored first (content-addressed)."""
+def _store_blobs(operations: list[Operation], author: User | None) -> dict[str, Blob]:
+    """Blobs for the add operations, keyed by path; inline content is stored first (content-addressed).
+
+    A blob named by hash must be one the author may use (selectors.usable_blobs), else it is 'unknown'.
+    """
+    from hub.registry.selectors import usable_blobs
+
     wanted = {op.blob_sha256.lower() for op in operations if isinstance(op, AddFile) and op.blob_sha256}
-    known = {b.sha256: b for b in Blob.objects.filter(sha256__in=wanted)}
+    known = usable_blobs(author, wanted) if wanted else {}
     missing = wanted - known.keys()
     if missing:
         raise Invalid(f"Unknown blob(s): {', '.join(sorted(missing)[:5])}. Upload them first.", code="unknown_blob")
     by_path: dict[str, Blob] = {}
     for op in operations:
         if isinstance(op, AddFile):
-            blob = storage.store_bytes(op.content) if op.content is not None else known[op.blob_sha256.lower()]
-            by_path[op.path] = blob
+            if op.content is not None:
+                by_path[op.path] = storage.store_bytes(op.content)
+            else:
+                by_path[op.path] = known[op.blob_sha256.lower()]
     return by_path
 
 
@@ -164,7 +171,7 @@ def create_commit(
         raise Invalid("Commit title is longer than 500 characters.", code="invalid")
     if parent_commit is not None:
         parent_commit = parent_commit.lower()
-    blobs = _store_blobs(operations)
+    blobs = _store_blobs(operations, author)
     for _ in range(CAS_RETRIES):
         try:
             return _commit_once(repo, author, operations, blobs, title, message or "", branch, parent_commit)
@@ -221,6 +228,8 @@ def _commit_once(
     CommitChange.objects.bulk_create(
         [CommitChange(commit=commit, path=c.path, change=status[c.status]) for c in changes], batch_size=1000
     )
+    new_blobs = {c.new.sha256 for c in changes if c.new is not None}
+    RepoBlob.objects.bulk_create([RepoBlob(repo=repo, sha256=sha) for sha in new_blobs], ignore_conflicts=True)
     if ref is not None:
         moved = Ref.objects.filter(pk=ref.pk, commit_id=head.pk).update(commit=commit, updated_at=now)
         if moved != 1:

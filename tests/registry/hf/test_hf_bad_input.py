@@ -90,3 +90,16 @@ def test_lfs_batch_rejects_bad_objects_and_signatures(client, auth):
 def test_spaces_are_not_found(client, auth):
     assert client.get("/api/spaces/alice/m", **auth)["X-Error-Code"] == "RepoNotFound"
     assert client.get("/api/spaces").json() == []
+
+
+def test_lfs_batch_asks_for_bytes_of_a_blob_the_caller_cannot_read(client, alice, make_user, make_token, make_repo):
+    import hashlib
+
+    secret = b"secret bytes"
+    make_repo(alice, "private", private=True, files={"w.bin": secret})
+    eve = make_user("eve")
+    make_repo(eve, "loot")
+    body = {"operation": "upload", "objects": [{"oid": hashlib.sha256(secret).hexdigest(), "size": len(secret)}]}
+    response = client.post("/eve/loot.git/info/lfs/objects/batch", body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {make_token(eve)}")  # fmt: skip
+    assert "upload" in response.json()["objects"][0]["actions"]
