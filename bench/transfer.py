@@ -6,7 +6,8 @@ of the same file in the same run, and the web process's peak memory for two uplo
 Each upload size gets a fresh server (gunicorn, SQLite and files under a temp dir) so that its peak RSS (VmHWM of
 the web workers) belongs to that upload alone. Uploads run in fresh processes (empty client caches): the default
 client (Xet, since the file is over the LFS threshold) and HF_HUB_DISABLE_XET=1 (the Git LFS batch API).
-Downloads: Xet and plain HTTP. Baselines: `cp` of the file, and `cp` + `sha256sum`, which is the least work an
+Downloads: Xet and plain HTTP. Times are measured inside the client process around the call (no interpreter
+start-up, no hashing of the result). Baselines: `cp` of the file, and `cp` + `sha256sum`, which is the least work an
 upload (copy + hash) has to do. Targets: upload and download at least 0.5x the `cp` path; the RSS of the big
 upload at most 50 MB above the small one's. Xet dedup of a modified second version: bench/xet_dedup.py.
 """
@@ -66,15 +67,20 @@ class Hub:
         return elapsed, out.stdout.strip(), out.returncode
 
     def upload(self, path: Path, repo: str, *, xet: bool) -> float:
-        code = (f"api.create_repo({repo!r}, exist_ok=True)\n"
-                f"api.upload_file(path_or_fileobj={str(path)!r}, path_in_repo='model.safetensors', repo_id={repo!r})")  # fmt: skip  # noqa: E501
-        return self.client(code, env=None if xet else {"HF_HUB_DISABLE_XET": "1"})[0]
+        code = (f"api.create_repo({repo!r}, exist_ok=True)\nimport time\nstart = time.monotonic()\n"
+                f"api.upload_file(path_or_fileobj={str(path)!r}, path_in_repo='model.safetensors', repo_id={repo!r})\n"
+                "print(time.monotonic() - start)")  # fmt: skip
+        return float(self.client(code, env=None if xet else {"HF_HUB_DISABLE_XET": "1"})[1].split()[-1])
 
     def download(self, repo: str, *, xet: bool) -> tuple[float, str]:
-        code = (f"p = hf_hub_download({repo!r}, 'model.safetensors', endpoint=api.endpoint, token=api.token)\n"
-                "h = hashlib.sha256()\nf = open(p, 'rb')\nwhile b := f.read(1 << 23): h.update(b)\nprint(h.hexdigest())")  # fmt: skip  # noqa: E501
-        seconds, out, _ = self.client(code, env=None if xet else {"HF_HUB_DISABLE_XET": "1"})
-        return seconds, out
+        code = ("import time\nstart = time.monotonic()\n"
+                f"p = hf_hub_download({repo!r}, 'model.safetensors', endpoint=api.endpoint, token=api.token)\n"
+                "seconds = time.monotonic() - start\n"
+                "h = hashlib.sha256()\nf = open(p, 'rb')\nwhile b := f.read(1 << 23): h.update(b)\n"
+                "print(seconds, h.hexdigest())")  # fmt: skip
+        _, out, _ = self.client(code, env=None if xet else {"HF_HUB_DISABLE_XET": "1"})
+        seconds, digest = out.split()[-2:]
+        return float(seconds), digest
 
     def close(self) -> None:
         self.process.terminate()
@@ -96,11 +102,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="transfer-bench-"))
     rows: list[tuple[str, str, str, str]] = []
     try:
-        big, small = work / "big.safetensors", work / "small.safetensors"
+        big, small, other = work / "big.safetensors", work / "small.safetensors", work / "other.safetensors"
         log("writing test files")
         write_weights(big, args.size_mib * MiB, seed=1)
         write_weights(small, args.small_mib * MiB, seed=2)
-        want = sha256_file(big)
+        write_weights(other, args.size_mib * MiB, seed=3)  # for the LFS upload: new bytes, nothing to dedupe
+        want, want_other = sha256_file(big), sha256_file(other)
         t_cp = timed(["cp", str(big), str(work / "copy.bin")])
         t_sum = timed(["sha256sum", str(big)])
         os.unlink(work / "copy.bin")
@@ -119,14 +126,15 @@ def main() -> None:
                     rows.append(("upload, default client (Xet)", f"{t:.2f} s", f"{mb / t:.0f} MB/s",
                                  f"{t_cp / t:.2f}× cp, {(t_cp + t_sum) / t:.2f}× cp+sha256sum"))  # fmt: skip
                     log("upload (Git LFS, HF_HUB_DISABLE_XET=1)")
-                    t = hub.upload(path, "bench/lfs", xet=False)
+                    t = hub.upload(other, "bench/lfs", xet=False)
                     rows.append(("upload, HF_HUB_DISABLE_XET=1 (LFS)", f"{t:.2f} s", f"{mb / t:.0f} MB/s",
                                  f"{t_cp / t:.2f}× cp, {(t_cp + t_sum) / t:.2f}× cp+sha256sum"))  # fmt: skip
-                    for name, repo, xet in (("Xet", "bench/xet", True), ("plain HTTP", "bench/xet", False),
-                                            ("plain HTTP, LFS-stored", "bench/lfs", False)):  # fmt: skip
+                    downloads = (("Xet", "bench/xet", True, want), ("plain HTTP", "bench/xet", False, want),
+                                 ("plain HTTP, LFS-stored", "bench/lfs", False, want_other))  # fmt: skip
+                    for name, repo, xet, expected in downloads:
                         log(f"download ({name})")
                         t, got = hub.download(repo, xet=xet)
-                        ok = "identical" if got == want else "MISMATCH"
+                        ok = "identical" if got == expected else "MISMATCH"
                         rows.append((f"download via {name}", f"{t:.2f} s", f"{mb / t:.0f} MB/s",
                                      f"{t_cp / t:.2f}× cp, {ok}"))  # fmt: skip
             finally:

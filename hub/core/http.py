@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 BLOCK = 1024 * 1024
@@ -33,6 +33,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     if start >= size or end < start:
         return "invalid"
     return start, min(end, size - 1)
+
+
+def _has_fileno(f: BinaryIO) -> bool:
+    try:
+        f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
 
 def _iter_file(f: BinaryIO, start: int, length: int) -> Iterator[bytes]:
@@ -77,7 +85,12 @@ def file_response(
     if request.method == "HEAD" or length == 0:
         response = HttpResponse(status=status, content_type=content_type)
     else:
-        response = StreamingHttpResponse(_iter_file(opener(), start, length), status=status, content_type=content_type)
+        f = opener()
+        if not byte_range and _has_fileno(f):
+            # A whole local file: the WSGI server's file wrapper can hand it to sendfile(2).
+            response = FileResponse(f, content_type=content_type)
+        else:
+            response = StreamingHttpResponse(_iter_file(f, start, length), status=status, content_type=content_type)
     response["Content-Length"] = str(length)
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
