@@ -43,6 +43,8 @@ format: venv
 bench: venv
 	$(PY) bench/registry.py
 	$(PY) bench/xet_dedup.py
+	$(PY) bench/transfer.py
+	$(PY) bench/catalog.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

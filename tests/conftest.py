@@ -13,6 +13,9 @@ from rest_framework.test import APIClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# One headless Chromium per session, shared by every browser test (tests/browser_support.py).
+from tests.browser_support import browser, page  # noqa: E402,F401
+
 
 @pytest.fixture
 def make_user(db):

@@ -13,3 +13,5 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 from hub.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
+# Live-server threads must not keep connections open past a test (the test database is dropped at the end).
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from hub.accounts.models import ApiToken, Membership, Namespace, Organisation, Role, TokenRole, User
 from hub.core.errors import Conflict, Invalid, NotFound
-from hub.core.names import validate_name
+from hub.core.names import validate_namespace_name
 
 TOKEN_PREFIX = "hf_"  # huggingface_hub and the hf CLI accept any token; this prefix keeps their hints right
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # do not write on every request
@@ -28,7 +28,7 @@ def _namespace_taken(name: str) -> bool:
 
 @transaction.atomic
 def create_user(*, username: str, password: str | None = None, email: str = "", is_staff: bool = False) -> User:
-    validate_name(username, what="username")
+    validate_namespace_name(username, what="username")
     if _namespace_taken(username):
         raise Conflict(f"The name '{username}' is taken.", code="name_taken")
     user = User(username=username, email=email, is_staff=is_staff, is_superuser=is_staff)
@@ -42,7 +42,7 @@ def create_user(*, username: str, password: str | None = None, email: str = "", 
 
 @transaction.atomic
 def create_organisation(*, name: str, creator: User | None = None, display_name: str = "") -> Organisation:
-    validate_name(name, what="organisation name")
+    validate_namespace_name(name, what="organisation name")
     if _namespace_taken(name):
         raise Conflict(f"The name '{name}' is taken.", code="name_taken")
     try:

@@ -10,6 +10,21 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_NAME_LENGTH = 96
 
 
+# Top-level page URLs: a user or organisation with one of these names would be shadowed by the page.
+RESERVED_NAMES = frozenset(
+    ["admin", "api", "datasets", "docs", "login", "logout", "models", "new", "organizations", "settings",
+     "signup", "spaces", "static", "v1", "xet"]
+)  # fmt: skip
+
+
+def validate_namespace_name(name: object, *, what: str = "name") -> str:
+    """A user or organisation name: a valid name that no top-level page uses."""
+    validate_name(name, what=what)
+    if str(name).lower() in RESERVED_NAMES:
+        raise Invalid(f"'{name}' is reserved; choose another {what}.", code="reserved_name")
+    return str(name)
+
+
 def validate_name(name: object, *, what: str = "name") -> str:
     """Letters, digits, '-', '_', '.'; at most 96 characters; no '--' or '..'; no '-' or '.' at either end."""
     if not isinstance(name, str) or not name:

@@ -1,10 +1,13 @@
-"""Health checks and the JSON error pages."""
+"""Health checks and the error pages: JSON for the APIs and protocol clients, HTML for browsers on web pages."""
 
 from __future__ import annotations
 
+import logging
+
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
+from django.template import loader
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,6 +16,8 @@ from rest_framework.views import APIView
 from hub.celery import app as celery_app
 from hub.core.api import json_error
 from hub.core.permissions import IsAuthenticated
+
+log = logging.getLogger(__name__)
 
 
 class HealthView(APIView):
@@ -43,17 +48,41 @@ class WorkerHealthView(APIView):
         return Response({"status": "ok", "task_id": result.id, "reply": reply})
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def _wants_html(request: HttpRequest) -> bool:
+    """Browsers on web pages get an HTML error page; the APIs and the HF/OpenAI protocol clients get JSON."""
+    path = request.path
+    if path.startswith(("/api/", "/v1/", "/xet/")) or "/resolve/" in path or ".git/" in path:
+        return False
+    return "text/html" in request.META.get("HTTP_ACCEPT", "")
+
+
+def _html_error(request: HttpRequest | None, status: int, message: str) -> HttpResponse:
+    context = {"status": status, "message": message}
+    return HttpResponse(loader.render_to_string("catalog/error.html", context, request), status=status)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_html(request):
+        return _html_error(request, 404, "This page does not exist, or you do not have access to it.")
     return json_error(404, "Not found.", "not_found")
 
 
-def server_error(request: HttpRequest) -> JsonResponse:
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_html(request):
+        try:  # without the request: the context processors may be what failed
+            return _html_error(None, 500, "Something went wrong on our side. Please try again.")
+        except Exception:
+            log.exception("the HTML error page failed to render")
     return json_error(500, "Internal server error.", "server_error")
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_html(request):
+        return _html_error(None, 400, "Bad request.")
     return json_error(400, "Bad request.", "bad_request")
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_html(request):
+        return _html_error(request, 403, str(exception or "") or "You do not have permission to see this page.")
     return json_error(403, "Permission denied.", "forbidden")

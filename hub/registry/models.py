@@ -59,6 +59,8 @@ class Repo(models.Model):
             models.Index(fields=["pipeline_tag"]),
             models.Index(fields=["library_name"]),
             models.Index(fields=["license"]),
+            # Counting public repos of a type reads this index alone, not the wide rows (bench/registry.py).
+            models.Index(fields=["type"], condition=models.Q(private=False), name="repo_public_type"),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from hub.accounts.models import Role, TokenRole, User
 from hub.accounts.selectors import has_role, namespace_role, readable_namespace_ids
@@ -322,12 +323,12 @@ def _full_text(qs: QuerySet[Repo], text: str) -> QuerySet[Repo]:
         # search_vector is a generated tsvector column with a GIN index (migration 0002); the name match
         # uses a trigram index, so a substring of a repo id matches as on the public hub.
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return qs.extra(
-            where=[
-                "(registry_repo.search_vector @@ plainto_tsquery('english', %s) OR registry_repo.full_name ILIKE %s)"
-            ],
-            params=[text, like],
+        # A RawSQL id subquery (not .extra) keeps working when this queryset is itself used as a subquery.
+        matching = RawSQL(
+            "SELECT id FROM registry_repo WHERE search_vector @@ plainto_tsquery('english', %s) OR full_name ILIKE %s",
+            [text, like],
         )
+        return qs.filter(pk__in=matching)
     condition = Q()
     for word in text.split()[:10]:
         condition &= Q(full_name__icontains=word) | Q(search_text__icontains=word)

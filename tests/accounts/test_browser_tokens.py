@@ -4,8 +4,6 @@ import re
 
 import pytest
 
-from tests.browser_support import browser, page  # noqa: F401
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 

@@ -1,0 +1,1 @@
+"""Web catalog views, one module per page family."""
