@@ -94,19 +94,35 @@ def list_folder(snapshot: Snapshot, folder: str, *, recursive: bool) -> list[Ent
     start, end = snapshot.folder_range(folder)
     prefix_len = len(folder) + 1 if folder else 0
     entries: list[Entry] = []
+    paths = snapshot.paths
+    if not recursive:
+        # A sub-folder's paths are contiguous in sorted order: list it once, then jump past all of them.
+        i = start
+        while i < end:
+            path = paths[i]
+            slash = path.find("/", prefix_len)
+            if slash < 0:
+                ref = snapshot.files[path]
+                entries.append(Entry("file", path, ref.size, ref.sha256, ref.git_sha1))
+                i += 1
+            else:
+                sub = path[:slash]
+                entries.append(Entry("directory", sub))
+                i = bisect.bisect_left(paths, sub + "/\U0010ffff", i, end)
+        entries.sort(key=lambda e: e.path)
+        return entries
     seen_dirs: set[str] = set()
-    for path in snapshot.paths[start:end]:
-        rest = path[prefix_len:]
-        parts = rest.split("/")
-        # Every folder between `folder` and the file, once (recursive) or only the first level.
-        for depth in range(1, len(parts) if recursive else min(len(parts), 2)):
-            sub = path[: prefix_len + len("/".join(parts[:depth]))]
+    for path in paths[start:end]:
+        # Every folder between `folder` and the file, once.
+        slash = path.find("/", prefix_len)
+        while slash >= 0:
+            sub = path[:slash]
             if sub not in seen_dirs:
                 seen_dirs.add(sub)
                 entries.append(Entry("directory", sub))
-        if recursive or len(parts) == 1:
-            ref = snapshot.files[path]
-            entries.append(Entry("file", path, ref.size, ref.sha256, ref.git_sha1))
+            slash = path.find("/", slash + 1)
+        ref = snapshot.files[path]
+        entries.append(Entry("file", path, ref.size, ref.sha256, ref.git_sha1))
     entries.sort(key=lambda e: e.path)
     return entries
 
