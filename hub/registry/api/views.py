@@ -309,7 +309,9 @@ class TreeView(RepoView):
         if cursor:
             entries = [e for e in entries if e.path > cursor]
         page = entries[:limit]
-        body = {"commit": commit.sha, "results": s.TreeEntrySerializer(page, many=True).data, "next": None}
+        # Plain dicts: a serializer costs ~45 ms per 10,000 entries here (bench/registry.py).
+        results = [{"type": e.type, "path": e.path, "size": e.size, "sha256": e.sha256} for e in page]
+        body = {"commit": commit.sha, "results": results, "next": None}
         response = Response(body)
         if len(entries) > limit:
             body["next"] = page_link(request, cursor=page[-1].path, limit=limit)

@@ -93,13 +93,12 @@ def _store_blobs(operations: list[Operation], author: User | None) -> dict[str, 
     missing = wanted - known.keys()
     if missing:
         raise Invalid(f"Unknown blob(s): {', '.join(sorted(missing)[:5])}. Upload them first.", code="unknown_blob")
-    by_path: dict[str, Blob] = {}
+    inline = [op for op in operations if isinstance(op, AddFile) and op.content is not None]
+    stored = storage.store_many([op.content for op in inline])
+    by_path: dict[str, Blob] = {op.path: blob for op, blob in zip(inline, stored, strict=True)}
     for op in operations:
-        if isinstance(op, AddFile):
-            if op.content is not None:
-                by_path[op.path] = storage.store_bytes(op.content)
-            else:
-                by_path[op.path] = known[op.blob_sha256.lower()]
+        if isinstance(op, AddFile) and op.content is None:
+            by_path[op.path] = known[op.blob_sha256.lower()]
     return by_path
 
 
