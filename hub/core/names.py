@@ -11,8 +11,9 @@ MAX_NAME_LENGTH = 96
 
 
 # Top-level page URLs: a user or organisation with one of these names would be shadowed by the page.
+# ('admin' stays allowed: the admin site lives under /admin/, and the bootstrap user is called admin.)
 RESERVED_NAMES = frozenset(
-    ["admin", "api", "datasets", "docs", "login", "logout", "models", "new", "organizations", "settings",
+    ["api", "datasets", "docs", "login", "logout", "models", "new", "organizations", "settings",
      "signup", "spaces", "static", "v1", "xet"]
 )  # fmt: skip
 

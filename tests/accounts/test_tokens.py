@@ -92,3 +92,23 @@ def test_issue_token_command_rejects_bad_username():
 
     with pytest.raises(CommandError):
         call_command("issue_token", "bad name!")
+
+
+def test_bootstrap_creates_admin_once_and_prints_a_write_token(capsys, api, monkeypatch):
+    monkeypatch.setenv("HUB_ADMIN_PASSWORD", "a-long-admin-password")
+    call_command("bootstrap")
+    first = capsys.readouterr().out
+    assert "Created admin user 'admin'" in first
+    token = first.strip().splitlines()[-1].split(": ")[-1]
+    me = api(token).get("/api/v1/me").json()
+    assert me["username"] == "admin" and me["token_role"] == "write" and me["is_admin"] is True
+    call_command("bootstrap")
+    assert "exists (password unchanged)" in capsys.readouterr().out
+
+
+def test_reserved_names_cannot_become_users_or_orgs(alice_api):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("issue_token", "models")
+    assert alice_api.post("/api/v1/orgs", {"name": "settings"}, format="json").status_code == 400

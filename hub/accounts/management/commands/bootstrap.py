@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from hub.accounts import services
 from hub.accounts.models import User
+from hub.core.errors import HubError
 
 
 class Command(BaseCommand):
@@ -21,7 +22,10 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             password = os.environ.get("HUB_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-            user = services.create_user(username=username, password=password, is_staff=True)
+            try:
+                user = services.create_user(username=username, password=password, is_staff=True)
+            except HubError as exc:
+                raise CommandError(exc.message) from exc
             self.stdout.write(f"Created admin user '{username}' with password: {password}")
         else:
             self.stdout.write(f"Admin user '{username}' exists (password unchanged).")
