@@ -117,7 +117,7 @@ A [sentence-transformers](https://www.SBERT.net) model: it maps sentences and sh
 **384-dimensional dense vector**, for semantic search, clustering and sentence similarity. It is small (6 layers,
 hidden size 384, 22.7 M parameters, 91 MB of float32 safetensors) and fast enough to embed on a CPU.
 
-| | |
+| property | value |
 |---|---|
 | architecture | BERT (`BertModel`), 6 layers, 12 heads, hidden size 384 |
 | output | mean pooling over the token embeddings, then L2 normalisation (unit vectors: dot product = cosine) |
@@ -278,13 +278,13 @@ was pre-trained on 2 trillion tokens (FineWeb-Edu, DCLM, The Stack and curated m
 instruct version was made by supervised fine-tuning on public and curated instruction data, then Direct Preference
 Optimization on UltraFeedback.
 
-| | |
+| property | value |
 |---|---|
 | architecture | Llama (`LlamaForCausalLM`), 30 layers, hidden size 576, 9 query and 3 key/value heads (GQA) |
 | context | {SMOLLM_CONTEXT} tokens, RoPE θ = 100,000 |
 | vocabulary | 49,152 byte-level BPE tokens; input and output embeddings are tied |
 | weights | `model.safetensors`, bfloat16, 135 M parameters (269 MB) |
-| special tokens | `<|im_start|>` (1) starts a turn, `<|im_end|>` (2) ends one and stops generation |
+| special tokens | `<\|im_start\|>` (1) starts a turn, `<\|im_end\|>` (2) ends one and stops generation |
 
 ## Use it through this hub
 
