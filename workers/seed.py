@@ -284,7 +284,7 @@ Optimization on UltraFeedback.
 | context | {SMOLLM_CONTEXT} tokens, RoPE θ = 100,000 |
 | vocabulary | 49,152 byte-level BPE tokens; input and output embeddings are tied |
 | weights | `model.safetensors`, bfloat16, 135 M parameters (269 MB) |
-| special tokens | `<\|im_start\|>` (1) starts a turn, `<\|im_end\|>` (2) ends one and stops generation |
+| special tokens | `<\\|im_start\\|>` (1) starts a turn, `<\\|im_end\\|>` (2) ends one and stops generation |
 
 ## Use it through this hub
 
