@@ -9,6 +9,8 @@ from hub.core.errors import NotFound
 
 
 def get_namespace(name: str) -> Namespace:
+    if not isinstance(name, str) or "\x00" in name:
+        raise NotFound("No such user or organisation.")
     namespace = Namespace.objects.select_related("user", "organisation").filter(name__iexact=name).first()
     if namespace is None:
         raise NotFound(f"No user or organisation named '{name}'.")

@@ -54,8 +54,8 @@ def get_repo(
     follow_redirects: bool = True,
 ) -> Repo:
     """The repo if `user` may `need` it. Private repos answer NotFound to those who may not read them."""
-    if type not in RepoType.values:
-        raise repo_not_found(str(type), full_name)
+    if type not in RepoType.values or not isinstance(full_name, str) or "\x00" in full_name:
+        raise repo_not_found(str(type), str(full_name))
     repo = Repo.objects.select_related("namespace").filter(type=type, full_name__iexact=full_name).first()
     if repo is None:
         redirect = RepoRedirect.objects.select_related("repo__namespace").filter(type=type, full_name__iexact=full_name)
@@ -112,6 +112,8 @@ def usable_blobs(user: User | AnonymousUser | None, sha256s: set[str]) -> dict[s
 def resolve_revision(repo: Repo, revision: str | None) -> Commit:
     """A branch, a tag, or a full or short (≥ 7 hex) commit id of this repo."""
     revision = revision or "main"
+    if not isinstance(revision, str) or len(revision) > 255 or any(ord(c) < 0x20 for c in revision):
+        raise Invalid("A revision must be a branch, a tag or a commit id.", code="invalid_revision")
     if len(revision) == 40 and _HEX.match(revision):
         commit = Commit.objects.filter(repo=repo, sha=revision).first()
         if commit:
@@ -297,6 +299,9 @@ def search_repos(user: User | AnonymousUser, query: SearchQuery) -> QuerySet[Rep
         raise Invalid(f"type must be one of {', '.join(RepoType.values)}.", code="invalid_type")
     if query.sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(sorted(SORTS))}.", code="invalid_sort")
+    fields = (query.owner, query.task, query.library, query.license, query.base_model, *query.tags)
+    if any("\x00" in value for value in fields):
+        return Repo.objects.none()  # no name or tag holds NUL (and Postgres refuses it in a query)
     qs = visible_repos(user).filter(type=query.type).select_related("namespace")
     if query.owner:
         qs = qs.filter(namespace__name__iexact=query.owner)
@@ -311,8 +316,9 @@ def search_repos(user: User | AnonymousUser, query: SearchQuery) -> QuerySet[Rep
         tags.append(f"base_model:{query.base_model}")
     for tag in tags:
         qs = qs.filter(pk__in=RepoTag.objects.filter(tag=tag).values("repo_id"))
-    if query.q.strip():
-        qs = _full_text(qs, query.q.strip()[:200])
+    text = query.q.replace("\x00", " ").strip()  # Postgres refuses NUL in text
+    if text:
+        qs = _full_text(qs, text[:200])
     field = SORTS[query.sort]
     order = f"-{field}" if query.descending else field
     return qs.order_by(order, "-id" if query.descending else "id")

@@ -104,3 +104,10 @@ def test_bad_search_parameters_are_400(api, db):
 def test_search_text_with_sql_wildcards(catalog, api):
     assert ids(api().get("/api/v1/models?q=%25")) == []
     assert ids(api().get("/api/v1/models?q=_")) == []
+
+
+def test_nul_bytes_in_search_and_revisions_are_4xx_or_empty(api, alice_api, alice, make_repo):
+    make_repo(alice, "m")
+    assert api().get("/api/v1/models?q=%00").json()["count"] == 1  # NUL alone is an empty search
+    assert api().get("/api/v1/models?owner=%00").json()["count"] == 0
+    assert alice_api.get("/api/v1/models/alice/m/commits?revision=%00").status_code == 400

@@ -75,7 +75,10 @@ def create_repo(request: HttpRequest) -> JsonResponse:
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
         raise Invalid("'name' is required.", code="invalid")
     type = _repo_type(body.get("type"))
-    namespace = get_namespace(body.get("organization") or request.user.username)
+    organization = body.get("organization")
+    if organization is not None and not isinstance(organization, str):
+        raise Invalid("'organization' must be a string.", code="invalid")
+    namespace = get_namespace(organization or request.user.username)
     if not has_role(namespace_role(request.user, namespace), Role.WRITE):
         raise Forbidden(f"You don't have the rights to create a repo under '{namespace.name}'.")
     private = body.get("private")

@@ -103,3 +103,22 @@ def test_lfs_batch_asks_for_bytes_of_a_blob_the_caller_cannot_read(client, alice
     response = client.post("/eve/loot.git/info/lfs/objects/batch", body, content_type="application/json",
                            HTTP_AUTHORIZATION=f"Bearer {make_token(eve)}")  # fmt: skip
     assert "upload" in response.json()["objects"][0]["actions"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("get", "/api/models/al%00ice/m", None),
+        ("post", "/api/repos/create", '{"name": "x", "organization": 5}'),
+        ("post", "/api/models/alice/m/branch/b", '{"startingPoint": 5}'),
+    ],
+)
+def test_nul_bytes_and_wrong_types_are_4xx(client, auth, method, url, body):
+    kwargs = {"data": body, "content_type": "application/json"} if body else {}
+    response = getattr(client, method)(url, **kwargs, **auth)
+    assert 400 <= response.status_code < 500, response.content
+
+
+def test_nul_bytes_in_list_filters_match_nothing_or_are_ignored(client, auth):
+    assert client.get("/api/models?author=%00").json() == []
+    assert [m["id"] for m in client.get("/api/models?search=%00").json()] == ["alice/m"]  # an empty search
