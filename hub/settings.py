@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "hub.accounts",
     "hub.registry",
     "hub.xet",
+    "hub.datasets",
+    "hub.jobs",
+    "hub.endpoints",
     "hub.catalog",
 ]
 

@@ -13,6 +13,8 @@ api_v1 = [
     path("health/worker", core_views.WorkerHealthView.as_view()),
     path("", include("hub.accounts.api.urls")),
     path("", include("hub.registry.api.urls")),
+    path("", include("hub.datasets.urls")),
+    path("", include("hub.jobs.urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +26,7 @@ urlpatterns = [
     path("logout", account_views.LogoutView.as_view(), name="logout"),
     path("settings/tokens", account_views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", account_views.revoke_token, name="revoke-token"),
+    path("", include("hub.endpoints.urls")),  # OpenAI /v1/… and HF inference routes
     path("", include("hub.xet.urls")),
     path("", include("hub.registry.hf.urls")),
     path("", include("hub.catalog.urls")),

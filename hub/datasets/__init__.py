@@ -1,0 +1,1 @@
+"""Dataset repos as tables: schema, row counts, previews and the checks jobs run on their inputs."""

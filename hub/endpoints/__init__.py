@@ -1,0 +1,1 @@
+"""Inference endpoints: models served by warm Celery workers."""

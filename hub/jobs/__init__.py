@@ -1,0 +1,1 @@
+"""Jobs: fine-tune and compression runs, a database row first, then a Celery message carrying its id."""
