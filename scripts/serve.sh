@@ -11,7 +11,7 @@ WORKER_QUEUES=${WORKER_QUEUES:-cpu,gpu,inference}
 
 echo "==> starting Celery worker (queues: $WORKER_QUEUES)"
 "$PY" -m celery -A hub worker -Q "$WORKER_QUEUES" -c "${WORKER_CONCURRENCY:-1}" --loglevel "${LOG_LEVEL:-INFO}" \
-  -n "hub-worker-$$@%h" &
+  -n "hub-worker-$$@%h" -B --schedule "${HUB_DATA_DIR:-data}/celerybeat-schedule" &  # -B: periodic tasks (job reconciler)
 worker=$!
 trap 'echo "==> stopping"; kill -TERM "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT INT TERM
 

@@ -1,0 +1,30 @@
+"""Job tasks. Thin: the message carries only the job id; everything else is in the database."""
+
+from __future__ import annotations
+
+from hub.celery import app
+
+
+@app.task(name="workers.jobs.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run(self, job_id: int) -> str:
+    from hub.jobs import services
+    from workers.jobs.runner import run_job
+
+    outcome = run_job(int(job_id))
+    if outcome == services.Claim.WAIT:  # the owner is at their running-jobs limit: look again shortly
+        from django.conf import settings
+
+        self.app.send_task(
+            self.name,
+            args=[job_id],
+            queue=self.request.delivery_info.get("routing_key") or "cpu",
+            countdown=getattr(settings, "HUB_JOB_WAIT_SECONDS", 10),
+        )
+    return outcome
+
+
+@app.task(name="workers.jobs.reconcile", ignore_result=True)
+def reconcile() -> dict:
+    from hub.jobs import services
+
+    return services.reconcile()
