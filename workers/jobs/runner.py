@@ -190,6 +190,7 @@ def _tmp_root() -> Path:
 def load_dataset_rows(job: Job, reporter) -> tuple[list[dict], list[dict]]:
     """Train and held-out rows from the dataset snapshot: the validation split, else a seeded hold-out of train."""
     from hub.datasets import tables
+    from hub.datasets.splits import resolve_splits
     from workers.sample_data import split as holdout
 
     spec = job.spec
@@ -197,12 +198,12 @@ def load_dataset_rows(job: Job, reporter) -> tuple[list[dict], list[dict]]:
     paths = sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".hub-")
     )
-    splits = tables.resolve_splits(paths)
+    splits = resolve_splits(paths)
 
     def read(split: str) -> list[dict]:
         rows: list[dict] = []
         for path in splits.get(split, []):
-            rows += tables.read_rows(folder / path, tables.detect_format(path))
+            rows += tables.read_rows(folder / path, tables.detect_format(path) or "", name=path)
         return rows
 
     if spec["train_split"] not in splits:

@@ -12,9 +12,10 @@ from hub.catalog import links
 from hub.catalog.markdown import render_markdown
 from hub.catalog.views.common import repo_context, repo_page
 from hub.core.errors import HubError
+from hub.datasets.viewer import dataset_viewer
 from hub.registry import selectors, storage
 from hub.registry.cards import MAX_CARD_BYTES, parse_card
-from hub.registry.models import Relation, Repo, Tree
+from hub.registry.models import Relation, Repo, RepoType, Tree
 from hub.registry.services import repos as repo_services
 
 CARD_CACHE_SECONDS = 3600  # keyed by commit: a commit never changes
@@ -42,6 +43,8 @@ def card(request: HttpRequest, repo: Repo) -> HttpResponse:
         "languages": _as_list(repo.card_data.get("language")),
         "tags": [t for t in repo.tags if ":" not in t and t not in (repo.pipeline_tag, repo.library_name)],
     }
+    if repo.type == RepoType.DATASET and commit:
+        context["viewer"] = dataset_viewer(repo, commit)
     return render(request, "catalog/repo/card.html", context)
 
 
