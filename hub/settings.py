@@ -39,16 +39,19 @@ INSTALLED_APPS = [
     "hub.jobs",
     "hub.endpoints",
     "hub.catalog",
+    "hub.security",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hub.security.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "hub.core.auth.BearerTokenMiddleware",
+    "hub.security.middleware.RequestGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -167,6 +170,17 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# HSTS is sent on HTTPS requests only; on by default when cookies are marked secure (the hub is served over HTTPS).
+SECURE_HSTS_SECONDS = envint("HUB_HSTS_SECONDS", 31_536_000 if SESSION_COOKIE_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HUB_HSTS_INCLUDE_SUBDOMAINS", False)
+# Brute-force limits (hub.security.middleware): sign-in per username and per client, sign-up per client,
+# token creation per user. "N/period" as hub.core.ratelimit.parse_rate reads it; "" turns a limit off.
+HUB_RATE_LOGIN = env("HUB_RATE_LOGIN", "10/minute")
+HUB_RATE_LOGIN_IP = env("HUB_RATE_LOGIN_IP", "60/minute")
+HUB_RATE_SIGNUP = env("HUB_RATE_SIGNUP", "20/hour")
+HUB_RATE_TOKENS = env("HUB_RATE_TOKENS", "30/hour")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("HUB_BEHIND_PROXY") else None
 USE_X_FORWARDED_HOST = envbool("HUB_BEHIND_PROXY", False)
 
@@ -207,14 +221,48 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else f"db+sqlite:///{DATA_DIR / 'results.sqlite3'}"
 )
 CELERY_KEY_PREFIX = env("CELERY_KEY_PREFIX")  # isolates test runs (or hubs) that share one Redis
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("redis"):
+    # Redis re-delivers a message nobody acknowledged after this many seconds (a worker that died mid-job). Long jobs
+    # outlast it: the job lease (below) makes the second delivery wait or drop, never run the job twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = envint("CELERY_VISIBILITY_TIMEOUT", 3600)
 if CELERY_KEY_PREFIX and CELERY_BROKER_URL.startswith("redis"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_KEY_PREFIX
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 24 * 3600)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed worker child puts its job message back at once
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-jobs": {
+        "task": "workers.jobs.reconcile",
+        "schedule": float(envint("HUB_JOB_RECONCILE_SECONDS", 30)),
+        "options": {"queue": "cpu", "expires": 60},
+    },
+}
+
+# --- Jobs -----------------------------------------------------------------------------------------------
+# Workers reach the hub over HTTP at HUB_URL (the HF protocol, like any client); unset = same machine, direct.
+HUB_URL = env("HUB_URL")
+HUB_JOB_LEASE_SECONDS = envint("HUB_JOB_LEASE_SECONDS", 60)  # a worker's claim on a job, renewed by its heartbeat
+HUB_JOB_RESEND_SECONDS = envint("HUB_JOB_RESEND_SECONDS", 120)  # reconciler: re-send a queued job after this
+HUB_MAX_RUNNING_JOBS_PER_USER = envint("HUB_MAX_RUNNING_JOBS_PER_USER", 2)
+HUB_JOB_QUEUES = {"cpu": env("HUB_JOB_QUEUE_CPU", "cpu"), "gpu": env("HUB_JOB_QUEUE_GPU", "gpu")}
+HUB_JOB_STEP_DELAY_SECONDS = float(env("HUB_JOB_STEP_DELAY_SECONDS", "0"))  # fault tests and demos only
 CELERY_RESULT_EXPIRES = 24 * 3600
+
+# --- Inference endpoints ---------------------------------------------------------------------------------
+HUB_INFERENCE_TIMEOUT = envint("HUB_INFERENCE_TIMEOUT", 120)  # seconds a request may wait (incl. a cold start)
+HUB_INFERENCE_RATE_LIMIT = env("HUB_INFERENCE_RATE_LIMIT", "600/minute")  # per token; "" = no limit
+HUB_ENDPOINT_CONTROL_TIMEOUT = float(env("HUB_ENDPOINT_CONTROL_TIMEOUT", "1.0"))  # Celery remote-control replies
+# A started task names its worker, so a request whose worker died fails at once instead of at its timeout.
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BEAT_SCHEDULE["reconcile-endpoints"] = {
+    "task": "workers.endpoints.reconcile",
+    "schedule": float(envint("HUB_ENDPOINT_RECONCILE_SECONDS", 15)),
+    "options": {"queue": "cpu", "expires": 30},
+}
 
 LOGGING = {
     "version": 1,

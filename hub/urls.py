@@ -3,7 +3,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hub.accounts import views as account_views
 from hub.core import views as core_views
@@ -21,11 +21,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),  # no inline script
     path("login", account_views.LoginView.as_view(), name="login"),
     path("logout", account_views.LogoutView.as_view(), name="logout"),
     path("settings/tokens", account_views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", account_views.revoke_token, name="revoke-token"),
+    path("", include("hub.jobs.page_urls")),
     path("", include("hub.endpoints.urls")),  # OpenAI /v1/… and HF inference routes
     path("", include("hub.xet.urls")),
     path("", include("hub.registry.hf.urls")),

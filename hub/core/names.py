@@ -13,7 +13,7 @@ MAX_NAME_LENGTH = 96
 # Top-level page URLs: a user or organisation with one of these names would be shadowed by the page.
 # ('admin' stays allowed: the admin site lives under /admin/, and the bootstrap user is called admin.)
 RESERVED_NAMES = frozenset(
-    ["api", "datasets", "docs", "login", "logout", "models", "new", "organizations", "settings",
+    ["api", "datasets", "docs", "endpoints", "login", "logout", "models", "new", "organizations", "settings",
      "signup", "spaces", "static", "v1", "xet"]
 )  # fmt: skip
 

@@ -28,8 +28,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 STORES = ("postgres", "redis", "minio")
-HUB_SERVICES = ("web", "worker-cpu", "worker-gpu", "beat")
-WORKERS = ("worker-cpu", "worker-gpu")
+HUB_SERVICES = ("web", "worker-cpu", "worker-serve", "worker-gpu", "beat")
+WORKERS = ("worker-cpu", "worker-serve", "worker-gpu")
 REQUIRED = (*STORES, "minio-init", *HUB_SERVICES)
 
 # $$ (a literal $), ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, or $NAME.
@@ -390,7 +390,9 @@ def test_workers_consume_their_queues(services):
         consumed[name] = _queues(argv)
     assert "cpu" in consumed["worker-cpu"] and "gpu" not in consumed["worker-cpu"]
     assert consumed["worker-gpu"] == {"gpu"}
-    assert consumed["worker-cpu"] | consumed["worker-gpu"] >= set(QUEUES), "some queue has no consumer"
+    assert consumed["worker-serve"] == {"inference"}
+    assert "threads" in _argv(services["worker-serve"]), "the serving worker batches requests in a threads pool"
+    assert set().union(*consumed.values()) >= set(QUEUES), "some queue has no consumer"
 
 
 def test_gpu_worker_reserves_nvidia_devices(services):
@@ -410,7 +412,7 @@ def test_one_beat(services):
 
 
 def test_only_the_hub_and_object_store_publish_ports(services):
-    for name in ("postgres", "redis", "minio-init", "worker-cpu", "worker-gpu", "beat"):
+    for name in ("postgres", "redis", "minio-init", "worker-cpu", "worker-serve", "worker-gpu", "beat"):
         assert not services[name].get("ports"), f"{name} should not be published on the host"
 
 

@@ -44,5 +44,6 @@ def test_native_api_does_not_collide_with_hf_or_openai_paths():
 
     for path in ["/api/models/alice/m", "/api/datasets/alice/d", "/api/whoami-v2", "/alice/m/resolve/main/x"]:
         assert resolve(path).func.__module__.startswith("hub.registry.hf.")
+    assert resolve("/v1/chat/completions").func.__module__.startswith("hub.endpoints.")  # OpenAI routes
     with pytest.raises(Resolver404):
-        resolve("/v1/chat/completions")
+        resolve("/api/v1/no-such-route")

@@ -7,6 +7,7 @@ from hub.celery import app
 
 @app.task(name="workers.jobs.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run(self, job_id: int) -> str:
+    import workers.jobs.compress  # noqa: F401  (registers the compression kinds)
     from hub.jobs import services
     from workers.jobs.runner import run_job
 
