@@ -10,6 +10,21 @@ import yaml
 from hub.registry.models import Relation
 
 MAX_CARD_BYTES = 1024 * 1024
+
+
+class _CardLoader(yaml.SafeLoader):
+    """safe_load without aliases: `*name` repeated through nested anchors expands exponentially when the data is
+    copied out ("billion laughs": a 1 KB card became GBs in the web process). Cards do not need them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a card's front matter", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*$\r?\n?", re.DOTALL | re.MULTILINE)
 RELATIONS = {r.value for r in Relation}
 # Tags that make a plain fine-tune a more specific relation in the hub's own lineage.
@@ -51,7 +66,7 @@ def parse_card(raw: bytes) -> Card:
         return Card(body=text)
     card = Card(body=text[match.end() :])
     try:
-        data = yaml.safe_load(match.group(1))
+        data = yaml.load(match.group(1), Loader=_CardLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         card.error = f"Invalid YAML in the card's front matter: {str(exc).splitlines()[0]}"
         return card

@@ -14,6 +14,7 @@ from hub.core.errors import NotFound
 from hub.registry import selectors, storage
 from hub.registry.models import Commit, Ref, Repo
 from hub.registry.paths import validate_folder, validate_path
+from hub.security.services import scans_for
 
 MAX_ENTRIES = 1000
 MAX_VIEW_BYTES = 2 * 1024 * 1024  # larger text files get a download link only
@@ -50,8 +51,10 @@ def tree(request: HttpRequest, repo: Repo, rest: str = "") -> HttpResponse:
     entries = selectors.list_tree(commit, path, recursive=False)
     entries.sort(key=lambda e: (e.type != "directory", e.path.lower()))
     context = repo_context(request, repo, "files") | _revision_context(repo, rev, commit, path, folder=path)
+    shown = entries[:MAX_ENTRIES]
     context |= {
-        "entries": entries[:MAX_ENTRIES],
+        "entries": shown,
+        "scans": scans_for((e.path, e.sha256) for e in shown if e.type == "file"),
         "truncated": max(0, len(entries) - MAX_ENTRIES),
         "lfs_threshold": settings.HF_LFS_THRESHOLD,
         "parent_path": path.rsplit("/", 1)[0] if "/" in path else "",

@@ -12,6 +12,8 @@ from hub.registry.hf.common import KINDS, find_repo, hf_view, is_lfs, iso, read_
 from hub.registry.models import Commit, Ref, Repo, RepoType
 from hub.registry.paths import validate_folder
 from hub.registry.services import commits as commit_services
+from hub.security.pickles import is_pickle_path
+from hub.security.services import hf_security_status, scans_for
 from hub.xet.services import xet_hashes_for
 
 POINTER_SIZE = 134  # size of a git-lfs pointer file, which the client only displays
@@ -131,6 +133,12 @@ def _tree_item(repo: Repo, entry: trees.Entry, xet: dict[str, str]) -> dict:
     return item
 
 
+def _add_security(item: dict, path: str, scan) -> None:
+    """`securityFileStatus` of a pickle-based file, as the public hub sends it with expand=true."""
+    if scan is not None and is_pickle_path(path):
+        item["securityFileStatus"] = hf_security_status(scan)
+
+
 def _dir_oid(path: str) -> str:
     import hashlib
 
@@ -162,11 +170,13 @@ def tree(request: HttpRequest, kind: str, owner: str, name: str, rest: str) -> J
     size = TREE_PAGE_EXPANDED if expand else TREE_PAGE
     page, more = entries[:size], len(entries) > size
     xet = xet_hashes_for([e.sha256 for e in page if e.type == "file" and is_lfs(e.size)])
+    scans = scans_for((e.path, e.sha256) for e in page if e.type == "file") if expand else {}
     items = []
     for entry in page:
         item = _tree_item(repo, entry, xet)
         if expand:
             item["lastCommit"] = _last_commit(repo, commit, entry.path)
+            _add_security(item, entry.path, scans.get(entry.sha256))
         items.append(item)
     response = JsonResponse(items, safe=False)
     if more:
@@ -186,6 +196,7 @@ def paths_info(request: HttpRequest, kind: str, owner: str, name: str, revision:
     snap = selectors.snapshot(commit)
     wanted = [p.strip("/") for p in paths if isinstance(p, str)]
     xet = xet_hashes_for([snap.files[p].sha256 for p in wanted if p in snap.files])
+    scans = scans_for((p, snap.files[p].sha256) for p in wanted if p in snap.files) if expand else {}
     items = []
     for path in wanted:
         if path in snap.files:
@@ -197,6 +208,8 @@ def paths_info(request: HttpRequest, kind: str, owner: str, name: str, revision:
             continue
         if expand:
             item["lastCommit"] = _last_commit(repo, commit, path)
+            if item["type"] == "file":
+                _add_security(item, path, scans.get(snap.files[path].sha256))
         items.append(item)
     return JsonResponse(items, safe=False)
 

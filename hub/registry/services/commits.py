@@ -16,6 +16,7 @@ from hub.registry import storage, trees
 from hub.registry.models import Blob, Commit, CommitChange, Ref, Repo, RepoBlob
 from hub.registry.paths import validate_folder, validate_path
 from hub.registry.services.metadata import refresh_metadata
+from hub.security.services import scan_committed_files
 
 MAX_OPERATIONS = 100_000
 CAS_RETRIES = 8
@@ -173,10 +174,14 @@ def create_commit(
     blobs = _store_blobs(operations, author)
     for _ in range(CAS_RETRIES):
         try:
-            return _commit_once(repo, author, operations, blobs, title, message or "", branch, parent_commit)
+            commit = _commit_once(repo, author, operations, blobs, title, message or "", branch, parent_commit)
         except _Retry:
             if parent_commit is not None:
                 break
+            continue
+        # Once the commit has landed (outside its transaction): pickle-based weights get their import scan.
+        scan_committed_files({path: blob.sha256 for path, blob in blobs.items()})
+        return commit
     raise PreconditionFailed(
         f"Branch '{branch}' moved while committing; fetch its new head and try again.",
         code="stale_parent",
