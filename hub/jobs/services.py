@@ -265,6 +265,8 @@ def claim(job_id: int, worker: str) -> tuple[str, Job | None]:
             finish(job, JobStatus.CANCELLED, message="Cancelled")
             return Claim.FINAL, job
         if job.status == JobStatus.QUEUED:
+            # Claims of one owner's jobs take turns (a row lock on the owner), so two workers can't both pass the limit.
+            User.objects.select_for_update().filter(pk=job.owner_id).first()
             running = Job.objects.filter(owner_id=job.owner_id, status=JobStatus.RUNNING, lease_expires_at__gt=now)
             if running.exclude(pk=job.pk).count() >= running_limit():
                 return Claim.WAIT, job
@@ -367,3 +369,39 @@ def metric_series(job: Job) -> dict:
 
 
 __all__ = ["JobKind", "FINAL_STATUSES"]
+
+
+def compressed_descendants(user, repo) -> list[dict]:
+    """The report rows of this model's students from succeeded compression jobs, for students `user` can read."""
+    from hub.registry.selectors import can_read
+
+    jobs = Job.objects.filter(
+        base_repo__iexact=repo.full_name,
+        status=JobStatus.SUCCEEDED,
+        kind__in=[JobKind.DISTILL, JobKind.QUANTIZE, JobKind.PRUNE, JobKind.LADDER],
+    )
+    rows = []
+    for job in jobs.order_by("-finished_at")[:20]:
+        report = job.report or {}
+        by_name = {r.get("name"): r for r in report.get("rows", []) if isinstance(r, dict)}
+        for name, output in zip(job.spec.get("names", []), job.spec.get("outputs", []), strict=False):
+            student = (
+                Repo.objects.filter(type=RepoType.MODEL, full_name__iexact=output).select_related("namespace").first()
+            )
+            row = by_name.get(name)
+            if student is None or row is None or not can_read(user, student):
+                continue
+            rows.append(
+                {
+                    "repo": student.full_name,
+                    "method": row.get("method") or name,
+                    "job": job.pk,
+                    "metric_name": report.get("metric_name"),
+                    "metric": row.get("metric"),
+                    "retention": row.get("retention"),
+                    "speedup_b32": row.get("speedup_b32"),
+                    "latency_ms": row.get("latency_p50_ms_b1"),
+                    "size_bytes": row.get("size_bytes"),
+                }
+            )
+    return rows

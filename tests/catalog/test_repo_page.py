@@ -62,8 +62,9 @@ def test_use_this_model_snippets_name_this_hub(hub, client):
     assert "pipeline(&quot;text-classification&quot;, model=&quot;alice/sentiment-bert&quot;)" in html
     assert "curl -L" in html and "http://testserver/alice/sentiment-bert/resolve/main/config.json" in html
     assert "Available once an inference endpoint serves this model." in html
-    for feature in ("Fine-tune", "Compress", "Deploy"):
-        assert f">{feature}</button>" in html
+    for feature in ("finetune", "compress", "deploy"):
+        assert f'data-feature="{feature}"' in html
+    assert 'href="/endpoints/new?model=alice/sentiment-bert"' in html
 
 
 def test_dataset_page(hub, client):

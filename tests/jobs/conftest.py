@@ -49,7 +49,9 @@ def sentiment_rows(n: int = 80) -> list[dict]:
     rows = []
     for i in range(n):
         words = good if i % 2 == 0 else bad
-        rows.append({"text": f"the film was {words[i % 5]} and {words[(i + 2) % 5]}", "label": "pos" if i % 2 == 0 else "neg"})
+        rows.append(
+            {"text": f"the film was {words[i % 5]} and {words[(i + 2) % 5]}", "label": "pos" if i % 2 == 0 else "neg"}
+        )
     return rows
 
 

@@ -97,8 +97,8 @@ def test_cancel_stops_a_running_job_and_leaves_main_alone(bert_repo, sentiment_d
 
 def test_a_failing_job_records_the_error_and_log(alice, make_repo, bert_repo, sentiment_dataset, alice_api, job_queue,
                                                  start_worker):  # fmt: skip
-    from hub.registry.models import Blob
     from hub.registry import storage
+    from hub.registry.models import Blob
 
     start_worker(job_queue)
     job_id = submit(alice_api)
@@ -145,3 +145,21 @@ def test_a_lost_message_is_sent_again_by_the_reconciler(bert_repo, sentiment_dat
     assert job_id in services.reconcile()["resent"]
     job = wait_for(lambda: (j := job_state(job_id)).is_final and j, timeout=120, what="the job")
     assert job.status == "succeeded" and job.dispatches == 2
+
+
+def test_a_duplicate_message_never_runs_the_job_twice(bert_repo, sentiment_dataset, alice_api, job_queue,
+                                                      start_worker):  # fmt: skip
+    """Redis re-delivers unacknowledged messages after the visibility timeout, which a long job outlasts: the
+    second delivery finds the lease alive and is dropped, while the first worker finishes the job."""
+    from hub.jobs import services
+
+    start_worker(job_queue, HUB_JOB_STEP_DELAY_SECONDS=0.1)
+    start_worker(job_queue, HUB_JOB_STEP_DELAY_SECONDS=0.1)
+    job_id = submit(alice_api, hyperparameters={"epochs": 4, "batch_size": 8, "max_length": 32})
+    wait_for(lambda: job_state(job_id).steps_done >= 2, timeout=120, what="training to start")
+    services.dispatch(job_id)  # as a re-delivery would
+    services.dispatch(job_id)
+    job = wait_for(lambda: (j := job_state(job_id)).is_final and j, timeout=180, what="the job")
+    assert job.status == "succeeded" and job.attempts == 1 and job.dispatches == 3
+    running = [e for e in job.events.filter(kind="status") if e.data["status"] == "running"]
+    assert len(running) == 1

@@ -45,6 +45,10 @@ def card(request: HttpRequest, repo: Repo) -> HttpResponse:
     }
     if repo.type == RepoType.DATASET and commit:
         context["viewer"] = dataset_viewer(repo, commit)
+    if repo.type == RepoType.MODEL:
+        from hub.jobs.services import compressed_descendants
+
+        context["compressed"] = compressed_descendants(request.user, repo)
     return render(request, "catalog/repo/card.html", context)
 
 

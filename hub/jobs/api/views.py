@@ -165,6 +165,10 @@ class JobStreamView(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    def perform_content_negotiation(self, request, force=False):
+        # Browsers' EventSource sends Accept: text/event-stream, which no DRF renderer offers: don't answer 406.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(summary="Follow a job live (text/event-stream)", responses={(200, "text/event-stream"): str})
     def get(self, request, job_id: int):
         job = services.get_job(request.user, job_id)
