@@ -76,8 +76,14 @@ def plain_run(config, train_rows, eval_rows, workdir: Path) -> float:
 
     out = workdir / f"plain-{uuid.uuid4().hex[:6]}"
     started = time.perf_counter()
-    result = finetune(config, base_model_dir=minilm_dir(), train_rows=train_rows, eval_rows=eval_rows, output_dir=out,
-                      reporter=RecordingReporter())  # fmt: skip
+    result = finetune(
+        config,
+        base_model_dir=minilm_dir(),
+        train_rows=train_rows,
+        eval_rows=eval_rows,
+        output_dir=out,
+        reporter=RecordingReporter(),
+    )
     wall = time.perf_counter() - started
     print(f"  plain: {wall:.1f} s, accuracy {result.metrics.get('accuracy', 0):.3f}", flush=True)
     shutil.rmtree(out, ignore_errors=True)
@@ -129,43 +135,97 @@ def main() -> None:
     rows = sample(bbc_news_rows(), int(args.rows / 0.8) + 1, seed=0)
     train, held_out = split(rows, test_fraction=0.2, seed=0, stratify="label")
     model = create_repo(namespace=user.namespace, name="minilm", author=user)
-    create_commit(repo=model, author=user, title="MiniLM", operations=[
-        AddFile(path=p.relative_to(minilm_dir()).as_posix(), content=p.read_bytes())
-        for p in minilm_dir().rglob("*") if p.is_file()])  # fmt: skip
+    create_commit(
+        repo=model,
+        author=user,
+        title="MiniLM",
+        operations=[
+            AddFile(path=p.relative_to(minilm_dir()).as_posix(), content=p.read_bytes())
+            for p in minilm_dir().rglob("*")
+            if p.is_file()
+        ],
+    )
     dataset = create_repo(namespace=user.namespace, name="bbc", type="dataset", author=user)
     to_jsonl = lambda rs: "".join(json.dumps(r) + "\n" for r in rs).encode()  # noqa: E731
-    create_commit(repo=dataset, author=user, title="BBC", operations=[
-        AddFile(path="train.jsonl", content=to_jsonl(train)), AddFile(path="validation.jsonl", content=to_jsonl(held_out))])  # fmt: skip
+    create_commit(
+        repo=dataset,
+        author=user,
+        title="BBC",
+        operations=[
+            AddFile(path="train.jsonl", content=to_jsonl(train)),
+            AddFile(path="validation.jsonl", content=to_jsonl(held_out)),
+        ],
+    )
     hyper = {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length, "seed": 0}
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     log = open(Path(data_dir) / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "hub", "worker", "-Q", "cpu", "-c", "1",
-                               "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "hub",
+            "worker",
+            "-Q",
+            "cpu",
+            "-c",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "-n",
+            f"bench-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         from hub.celery import app
 
         app.send_task("workers.health.ping", queue="cpu").get(timeout=120)  # the worker is up and idle
         latencies = []
         for i in range(args.latency_samples):  # submit → running, idle worker, a tiny job each time
-            body = {"base_model": "bench/minilm", "dataset": "bench/bbc", "task": "text-classification",
-                    "output": f"bench/latency-{i}", "hyperparameters": {**hyper, "max_steps": 1, "max_length": 16}}  # fmt: skip
+            body = {
+                "base_model": "bench/minilm",
+                "dataset": "bench/bbc",
+                "task": "text-classification",
+                "output": f"bench/latency-{i}",
+                "hyperparameters": {**hyper, "max_steps": 1, "max_length": 16},
+            }
             started = time.perf_counter()
             job_id = client.post("/api/v1/jobs", body, format="json").json()["id"]
             _, at = wait_status(job_id, {"running", "succeeded", "failed"})
             latencies.append((at - started) * 1000)
             wait_status(job_id, {"succeeded", "failed"})
-        config = finetune_config_from_spec({
-            "task": "text-classification", "method": "full", "hyperparameters": _full_hyper(hyper),
-            "columns": {"text": "text", "label": "label", "prompt": "prompt", "response": "response",
-                        "messages": "messages", "text_pair": None}})  # fmt: skip
+        config = finetune_config_from_spec(
+            {
+                "task": "text-classification",
+                "method": "full",
+                "hyperparameters": _full_hyper(hyper),
+                "columns": {
+                    "text": "text",
+                    "label": "label",
+                    "prompt": "prompt",
+                    "response": "response",
+                    "messages": "messages",
+                    "text_pair": None,
+                },
+            }
+        )
         workdir = Path(data_dir) / "plain"
         plain, hub = [], []
         for r in range(args.repeats):
             plain.append(plain_run(config, train, held_out, workdir))
-            body = {"base_model": "bench/minilm", "dataset": "bench/bbc", "task": "text-classification",
-                    "output": f"bench/minilm-bbc-{r}", "hyperparameters": hyper}  # fmt: skip
+            body = {
+                "base_model": "bench/minilm",
+                "dataset": "bench/bbc",
+                "task": "text-classification",
+                "output": f"bench/minilm-bbc-{r}",
+                "hyperparameters": hyper,
+            }
             started = time.perf_counter()
             response = client.post("/api/v1/jobs", body, format="json")
             assert response.status_code == 201, response.content
@@ -183,12 +243,15 @@ def main() -> None:
     p, h = statistics.median(plain), statistics.median(hub)
     lat = sorted(latencies)
     print()
-    print(f"MiniLM-L6 full fine-tune, BBC News {len(train)} train / {len(held_out)} eval rows, {args.epochs} epoch(s), "
-          f"seq {args.max_length}, batch {args.batch_size}, {args.threads} threads, median of {args.repeats}")  # fmt: skip
+    print(
+        f"MiniLM-L6 full fine-tune, BBC News {len(train)} train / {len(held_out)} eval rows, {args.epochs} epoch(s), "
+        f"seq {args.max_length}, batch {args.batch_size}, {args.threads} threads, median of {args.repeats}"
+    )
     print("| run | wall (s) | ratio | target |")
     print("|---|---|---|---|")
     print(f"| plain script (in-process finetune) | {p:.1f} | 1.00× | |")
-    print(f"| hub job (POST → succeeded) | {h:.1f} | {h / p:.2f}× | ≤ {TARGET_RATIO:.2f}× {'met' if h / p <= TARGET_RATIO else 'MISSED'} |")  # fmt: skip
+    verdict = "met" if h / p <= TARGET_RATIO else "MISSED"
+    print(f"| hub job (POST → succeeded) | {h:.1f} | {h / p:.2f}× | ≤ {TARGET_RATIO:.2f}× {verdict} |")
     print(f"| submit → running, idle worker (ms) | p50 {statistics.median(lat):.0f} | max {lat[-1]:.0f} | |")
     if not args.keep:
         drop_db()

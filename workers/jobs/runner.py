@@ -289,7 +289,7 @@ def execute_finetune(job: Job, reporter: JobReporter, workdir: Path) -> None:
         result=result,
         job_url=job_url,
     )
-    (output / "README.md").write_text(build_card(relation=relation, **card_args))
+    (output / "README.md").write_text(build_card(relation=relation, repo_id=job.output_repo, **card_args))
     (output / "training_curve.svg").write_text(build_curve_svg(result.history))
     sha = hubclient.publish_folder(
         job.output_repo,
@@ -302,7 +302,9 @@ def execute_finetune(job: Job, reporter: JobReporter, workdir: Path) -> None:
     if merged is not None and merged.exists():
         merged_repo = f"{job.output_repo}-merged"
         hubclient.ensure_repo(merged_repo, user_id=job.owner_id, private=spec.get("private", False))
-        (merged / "README.md").write_text(build_card(relation="finetune", **card_args, extra_tags=["merged-lora"]))
+        (merged / "README.md").write_text(
+            build_card(relation="finetune", repo_id=merged_repo, **card_args, extra_tags=["merged-lora"])
+        )
         (merged / "training_curve.svg").write_text(build_curve_svg(result.history))
         merged_sha = hubclient.publish_folder(
             merged_repo, merged, user_id=job.owner_id, title=f"Merged LoRA fine-tune of {job.base_repo} (job {job.pk})"
