@@ -100,11 +100,11 @@ def test_a_failing_job_records_the_error_and_log(alice, make_repo, bert_repo, se
     from hub.registry import storage
     from hub.registry.models import Blob
 
-    start_worker(job_queue)
-    job_id = submit(alice_api)
-    # Break the base model's weights after validation: the job must fail cleanly, not hang.
+    # Lose the base model's weights from storage (validation reads only config.json): the job must fail cleanly.
     sha = files_at("alice/tiny-bert")["model.safetensors"].sha256
     storage.blob_storage().delete(storage.blob_key(sha))
+    start_worker(job_queue)
+    job_id = submit(alice_api)
     job = wait_for(lambda: (j := job_state(job_id)).is_final and j, timeout=120, what="the failure")
     assert job.status == "failed" and job.error
     assert job.log_tail and any("error" in line for line in job.log_tail)
