@@ -237,6 +237,12 @@ def lease_alive(job: Job) -> bool:
     return bool(job.lease_owner) and job.lease_expires_at is not None and job.lease_expires_at > timezone.now()
 
 
+def lease_remaining(job_id: int) -> float:
+    """Seconds until the job's lease expires (0 when it has none)."""
+    expires = Job.objects.filter(pk=job_id).values_list("lease_expires_at", flat=True).first()
+    return max((expires - timezone.now()).total_seconds(), 0.0) if expires else 0.0
+
+
 def lease_seconds() -> float:
     return float(getattr(settings, "HUB_JOB_LEASE_SECONDS", 60))
 

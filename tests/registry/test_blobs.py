@@ -1,5 +1,6 @@
 import hashlib
 import os
+import uuid
 
 import pytest
 
@@ -29,11 +30,12 @@ def test_upload_then_commit_by_blob(alice_api, alice, make_repo):
 def test_declared_hash_mismatch_keeps_nothing(alice_api, settings):
     settings.UPLOAD_TMP_DIR.mkdir(parents=True, exist_ok=True)
     before = set(settings.UPLOAD_TMP_DIR.iterdir())  # other processes of the session may hold their own
-    response = upload(alice_api, b"hello", "0" * 64)
+    content = f"hello {uuid.uuid4()}".encode()  # storage is shared by the session: bytes no other test uploads
+    response = upload(alice_api, content, "0" * 64)
     assert response.status_code == 400 and response.json()["code"] == "hash_mismatch"
     assert Blob.objects.count() == 0
     assert set(settings.UPLOAD_TMP_DIR.iterdir()) <= before
-    assert not storage.blob_storage().exists(storage.blob_key(hashlib.sha256(b"hello").hexdigest()))
+    assert not storage.blob_storage().exists(storage.blob_key(hashlib.sha256(content).hexdigest()))
 
 
 def test_malformed_declared_hash_is_400(alice_api):

@@ -12,15 +12,18 @@ def run(self, job_id: int) -> str:
     from workers.jobs.runner import run_job
 
     outcome = run_job(int(job_id))
+    queue = self.request.delivery_info.get("routing_key") or "cpu"
     if outcome == services.Claim.WAIT:  # the owner is at their running-jobs limit: look again shortly
         from django.conf import settings
 
         self.app.send_task(
-            self.name,
-            args=[job_id],
-            queue=self.request.delivery_info.get("routing_key") or "cpu",
-            countdown=getattr(settings, "HUB_JOB_WAIT_SECONDS", 10),
+            self.name, args=[job_id], queue=queue, countdown=getattr(settings, "HUB_JOB_WAIT_SECONDS", 10)
         )
+    elif outcome == services.Claim.BUSY:
+        # Another worker holds a live lease. It may be running the job (then this copy comes back, finds the lease
+        # renewed and waits again, until the job is final), or it may have died a moment ago (a re-delivery after a
+        # SIGKILL arrives before its lease runs out): then this copy takes the job over once the lease expires.
+        self.app.send_task(self.name, args=[job_id], queue=queue, countdown=services.lease_remaining(job_id) + 1)
     return outcome
 
 
