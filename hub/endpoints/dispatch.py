@@ -22,7 +22,7 @@ from hub.accounts.models import ApiToken, User
 from hub.celery import app
 from hub.core import ratelimit
 from hub.core.errors import HubError, Invalid, Unauthenticated
-from hub.endpoints import services
+from hub.endpoints import scaling, services
 from hub.endpoints.models import Endpoint, UsageRecord
 from hub.endpoints.services import Unavailable
 
@@ -98,7 +98,7 @@ def _send(endpoint: Endpoint, task: str, inputs: object, parameters: dict, *, st
     result = app.send_task(
         TASK_NAME,
         kwargs={"spec": _spec(endpoint, task), "request": request},
-        queue=endpoint.celery_queue,
+        queue=scaling.request_queue(endpoint.celery_queue),
         expires=max(deadline - time.time(), 1.0),
     )
     return request["id"], result

@@ -15,12 +15,25 @@ log = logging.getLogger(__name__)
 SERVING_QUEUE = "inference"
 
 
+def has_remote_control() -> bool:
+    """Celery's remote control (broadcast: add_consumer, inspect) needs Redis or AMQP; the embedded default's
+    SQLAlchemy broker has none. Without it every serving worker serves every endpoint from the shared queue."""
+    return settings.CELERY_BROKER_URL.split(":", 1)[0] in {"redis", "rediss", "amqp", "amqps", "pyamqp"}
+
+
+def request_queue(endpoint_queue: str) -> str:
+    """Where an endpoint's requests go: its own queue, or the shared serving queue without remote control."""
+    return endpoint_queue if has_remote_control() else SERVING_QUEUE
+
+
 def _timeout() -> float:
     return float(getattr(settings, "HUB_ENDPOINT_CONTROL_TIMEOUT", 1.0))
 
 
 def worker_queues(*, patience: float = 1.0) -> dict[str, set[str]]:
     """hostname → the queues it consumes, for every worker that answers within the control timeout × patience."""
+    if not has_remote_control():
+        return {}
     try:
         replies = app.control.inspect(timeout=_timeout() * patience).active_queues() or {}
     except Exception:  # broker down: no worker is reachable
@@ -42,6 +55,8 @@ def replicas_of(queue: str, queues: dict[str, set[str]]) -> list[str]:
 
 def scale(queue: str, want: int, *, hardware: str = "cpu", queues: dict[str, set[str]] | None = None) -> int:
     """Make `want` workers consume `queue` (as far as serving workers exist); return how many now do."""
+    if not has_remote_control():  # the embedded broker: the shared queue's serving workers stand in for replicas
+        return want
     queues = worker_queues() if queues is None else queues
     current = replicas_of(queue, queues)
     if len(current) > want:
