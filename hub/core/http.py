@@ -104,3 +104,18 @@ def page_link(request: HttpRequest, **params: object) -> str:
     for key, value in params.items():
         query[key] = str(value)
     return request.build_absolute_uri(request.path + "?" + urlencode(query, doseq=True))
+
+
+def int_param(value, default: int, *, name: str, low: int = 0, high: int = 10**12) -> int:
+    """An integer query parameter within [low, high]; 400 (Invalid) with the parameter's name otherwise."""
+    from hub.core.errors import Invalid
+
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} must be an integer.", code="invalid") from None
+    if not low <= number <= high:
+        raise Invalid(f"{name} must be between {low} and {high}.", code="invalid")
+    return number

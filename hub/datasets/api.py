@@ -6,8 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from hub.core.errors import Invalid
-from hub.core.http import page_link
+from hub.core.http import int_param, page_link
 from hub.datasets import selectors
 from hub.datasets.values import jsonable
 from hub.registry import selectors as registry
@@ -16,16 +15,7 @@ from hub.registry.api.views import RepoView
 MAX_ROWS_PAGE = 100
 
 
-def _int(value: str | None, default: int, *, name: str, low: int, high: int) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer.", code="invalid") from None
-    if not low <= number <= high:
-        raise Invalid(f"{name} must be between {low} and {high}.", code="invalid")
-    return number
+_int = int_param  # one parser for every API module (hub.core.http)
 
 
 class ViewerView(RepoView):

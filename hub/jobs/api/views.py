@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from hub.core.auth import token_role
 from hub.core.errors import Invalid
+from hub.core.http import int_param
 from hub.core.permissions import IsAuthenticated
 from hub.jobs import requests as job_requests
 from hub.jobs import services, specs
@@ -23,16 +24,7 @@ from hub.jobs.models import Job, JobEvent, JobKind, JobStatus
 MAX_PAGE = 500
 
 
-def _int(value, default: int, *, name: str, low: int = 0, high: int = 10**12) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{name} must be an integer.") from None
-    if not low <= number <= high:
-        raise Invalid(f"{name} must be between {low} and {high}.")
-    return number
+_int = int_param  # one parser for every API module (hub.core.http)
 
 
 class JobListView(APIView):

@@ -17,7 +17,7 @@ from hub.accounts.models import Role
 from hub.accounts.selectors import get_namespace, has_role, namespace_role
 from hub.core.auth import token_role
 from hub.core.errors import Forbidden, Invalid
-from hub.core.http import file_response, page_link
+from hub.core.http import file_response, int_param, page_link
 from hub.core.permissions import IsAuthenticated
 from hub.registry import selectors, storage
 from hub.registry.api import serializers as s
@@ -32,16 +32,7 @@ KINDS = {"models": RepoType.MODEL, "datasets": RepoType.DATASET}
 MAX_PAGE = 100
 
 
-def _int(value: str | None, default: int, *, name: str, low: int = 0, high: int = 10**9) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer.", code="invalid") from None
-    if not low <= number <= high:
-        raise Invalid(f"{name} must be between {low} and {high}.", code="invalid")
-    return number
+_int = int_param  # one parser for every API module (hub.core.http)
 
 
 def _bool(value: str | None) -> bool:
