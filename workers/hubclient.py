@@ -61,6 +61,8 @@ def fetch_snapshot(
         key += "--" + uuid.uuid5(uuid.NAMESPACE_OID, "|".join(sorted(allow))).hex[:8]
     target = cache_root() / key
     if (target / COMPLETE).exists():
+        with contextlib.suppress(OSError):  # its last use, for the cache's LRU bound (workers.housekeeping)
+            os.utime(target / COMPLETE)
         return target
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_root()))
     try:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from hub.jobs import services
 from hub.jobs.models import Job, JobEvent, JobKind, JobStatus
-from workers import hubclient
+from workers import housekeeping, hubclient
 from workers.reporting import Cancelled
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def run_job(job_id: int, *, worker: str | None = None) -> str:
     if outcome != services.Claim.CLAIMED:
         return outcome
     reporter = JobReporter(job, worker).start()
-    workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.pk}-", dir=_tmp_root()))
+    workdir = Path(tempfile.mkdtemp(prefix=f"job-{job.pk}-", dir=work_root()))
     try:
         if job.output_commit:  # published by an earlier attempt that died before recording success
             services.finish(job, JobStatus.SUCCEEDED, message="Already published")
@@ -176,9 +176,10 @@ def run_job(job_id: int, *, worker: str | None = None) -> str:
         reporter._stop.set()
         services.release(job.pk, worker)
         shutil.rmtree(workdir, ignore_errors=True)
+        housekeeping.sweep()
 
 
-def _tmp_root() -> Path:
+def work_root() -> Path:
     root = Path(os.environ.get("HUB_WORKER_TMP") or (settings.DATA_DIR / "worker-tmp"))
     root.mkdir(parents=True, exist_ok=True)
     return root
