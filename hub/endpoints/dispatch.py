@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 TASK_NAME = "workers.inference.run"
 LIVENESS_EVERY_S = 2.0
 LIVENESS_MISSES = 3
+WORKER_LOST = "The worker serving this request stopped; retry."
 
 
 class Timeout(HubError):
@@ -106,6 +107,8 @@ def _send(endpoint: Endpoint, task: str, inputs: object, parameters: dict, *, st
 
 def _worker_alive(result) -> bool:
     """False only when the worker that started the task (track_started) no longer answers a ping."""
+    if not scaling.has_remote_control():  # the embedded broker cannot ping: nothing to go on
+        return True
     try:
         info = result.info if result.state == "STARTED" else None
     except Exception:
@@ -114,6 +117,22 @@ def _worker_alive(result) -> bool:
     if not host:
         return True
     return bool(app.control.ping(destination=[host], timeout=1.0))
+
+
+def _stream_alive(result, queue: str) -> bool:
+    """For a stream that went quiet: False when its worker stopped answering, when the task ended without ending the
+    stream, or when nobody started it and no worker consumes its queue any more."""
+    if not scaling.has_remote_control():
+        return True
+    try:
+        state = result.state
+    except Exception:  # the result backend hiccuped: no evidence either way
+        return True
+    if state in ("SUCCESS", "FAILURE", "REVOKED"):
+        return False  # its done/error event would have arrived by now
+    if state == "PENDING":
+        return bool(scaling.replicas_of(queue, scaling.worker_queues()))
+    return _worker_alive(result)
 
 
 def _wait(result, deadline: float):
@@ -128,7 +147,7 @@ def _wait(result, deadline: float):
         except CeleryTimeout:
             silent = 0 if _worker_alive(result) else silent + 1
             if silent >= LIVENESS_MISSES:
-                raise Unavailable("The worker serving this request stopped; retry.", code="worker_lost") from None
+                raise Unavailable(WORKER_LOST, code="worker_lost") from None
 
 
 def _task_error(exc: Exception) -> HubError:
@@ -136,7 +155,7 @@ def _task_error(exc: Exception) -> HubError:
     if isinstance(exc, ValueError | TypeError | KeyError):
         return Invalid(message, code="invalid_input")
     if exc.__class__.__name__ in ("WorkerLostError", "Terminated", "TimeLimitExceeded"):
-        return Unavailable("The worker serving this request stopped; retry.", code="worker_lost")
+        return Unavailable(WORKER_LOST, code="worker_lost")
     return InferenceFailed(f"Inference failed: {message}", code="inference_error")
 
 
@@ -190,6 +209,8 @@ def stream(
 
     Errors before the first token (paused endpoint, no worker) raise at once, so the view can still answer with
     a status code; later ones arrive as an "error" event. Closing the iterator (client gone) cancels the request.
+    While no event comes, the worker is checked every LIVENESS_EVERY_S as in run(); after LIVENESS_MISSES misses the
+    stream ends with an error event, code "worker_lost".
     """
     import workers.inference.streams as streams  # the stream transport only: no torch, no models
 
@@ -197,12 +218,22 @@ def stream(
     deadline = time.time() + (timeout or request_timeout())
     services.ensure_awake(endpoint)
     request_id, result = _send(endpoint, task, inputs, parameters, stream=True, deadline=deadline)
-    events = streams.subscribe(request_id, max(deadline - time.time(), 1.0))
+    events = streams.subscribe(request_id, max(deadline - time.time(), 1.0), idle_s=LIVENESS_EVERY_S)
+    queue = scaling.request_queue(endpoint.celery_queue)
 
     def generate() -> Iterator[dict]:
         status, usage, finished = UsageRecord.CANCELLED, None, False
+        silent = 0  # consecutive quiet intervals with no sign of a live worker (as in _wait)
         try:
             for event in events:
+                if event is None:  # nothing for LIVENESS_EVERY_S: is anyone still generating?
+                    silent = 0 if _stream_alive(result, queue) else silent + 1
+                    if silent >= LIVENESS_MISSES:
+                        status = UsageRecord.ERROR
+                        yield {"type": "error", "message": WORKER_LOST, "code": "worker_lost"}
+                        return  # not finished: the finally below cancels and revokes it
+                    continue
+                silent = 0
                 kind = event.get("type")
                 if kind == "token":
                     yield event

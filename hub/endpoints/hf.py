@@ -211,5 +211,7 @@ def _tgi_chunks(events: Iterator[dict], params: dict) -> Iterator[dict | str]:
         elif event["type"] == "error":
             if held is not None:
                 yield held
-            yield {"error": event.get("message", "Inference failed."), "error_type": "generation"}
+            # TGI's error types: "overloaded" (retry) for a lost worker, as its 503 answer says without a stream.
+            error_type = "overloaded" if event.get("code") == "worker_lost" else "generation"
+            yield {"error": event.get("message", "Inference failed."), "error_type": error_type}
             return

@@ -200,6 +200,13 @@ def chat_completions(request: HttpRequest, owner: str | None = None, name: str |
     )
 
 
+def _stream_error(event: dict) -> dict:
+    """An error after the first token: OpenAI's error object as the last data chunk (the openai client raises it)."""
+    error = {"message": event.get("message", "Inference failed."), "type": "server_error", "param": None}
+    error["code"] = event.get("code") or "inference_error"
+    return {"error": error}
+
+
 def _chat_chunks(events: Iterator[dict], model: str, include_usage: bool) -> Iterator[dict | str]:
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time())}
     base["model"] = model
@@ -216,7 +223,7 @@ def _chat_chunks(events: Iterator[dict], model: str, include_usage: bool) -> Ite
             if include_usage:
                 yield {**base, "choices": [], "usage": _usage(event.get("usage") or {})}
         elif event["type"] == "error":
-            yield {"error": {"message": event.get("message", "Inference failed."), "type": "server_error"}}
+            yield _stream_error(event)
             break
     yield "[DONE]"
 
@@ -269,7 +276,7 @@ def _completion_chunks(events: Iterator[dict], model: str) -> Iterator[dict | st
             finish = event.get("finish_reason") or "stop"
             yield {**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": finish}]}
         elif event["type"] == "error":
-            yield {"error": {"message": event.get("message", "Inference failed."), "type": "server_error"}}
+            yield _stream_error(event)
             break
     yield "[DONE]"
 

@@ -73,9 +73,12 @@ def peek(events: Iterator[dict], error: Callable[[str, str], HubError]) -> Itera
 def stream_error(message: str, code: str) -> HubError:
     """An error event before any token: a bad input (the worker raised ValueError) or a failure."""
     from hub.endpoints.dispatch import InferenceFailed, Timeout
+    from hub.endpoints.services import Unavailable
 
     if code == "timeout" or message.startswith("no answer from the model within"):
         return Timeout(message, code="timeout")
+    if code == "worker_lost":
+        return Unavailable(message, code="worker_lost")
     lowered = message.lower()
     if code in ("invalid_input", "invalid") or lowered.startswith(("valueerror", "invalid", "bad ")):
         return Invalid(message, code="invalid_input")

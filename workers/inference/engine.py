@@ -1,4 +1,8 @@
-"""The serving engine: loaded models (an LRU by repo@commit/task, bounded by memory), per-task runners, batching.
+"""The serving engine: loaded models (an LRU bounded by memory), per-task runners, batching.
+
+The cache holds one copy of each model's weights, keyed by what was loaded (repo@commit, model class, dtype, device),
+not by task: chat and text-generation endpoints on one model share a copy (and its memory is counted once); each
+task keeps its own tokenizer settings and batcher over that copy.
 
 Plain Python over torch and transformers; the Celery task (workers.inference.tasks) only adapts it. Use:
 
@@ -48,6 +52,41 @@ class Loaded:
     info: dict = field(default_factory=dict)  # per task: pooling, max_length, eos ids…
     batcher: Batcher | None = None
 
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()  # its queued requests still run, then the model is freed
+
+
+@dataclass
+class Weights:
+    """One copy of a model in memory, shared by the tasks that load it with the same class (a Loaded per task)."""
+
+    key: tuple  # (repo_id, commit, model class, dtype, device): see weights_key()
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    nbytes: int
+    load_ms: float
+    folder: Path
+    tasks: dict[str, Loaded] = field(default_factory=dict)
+    closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def serve(self, task: str, make: Callable[[Weights, str], Loaded]) -> Loaded | None:
+        """This copy's Loaded for `task` (made on first use); None once the copy was evicted."""
+        with self._lock:
+            if self.closed:
+                return None
+            if task not in self.tasks:
+                self.tasks[task] = make(self, task)
+            return self.tasks[task]
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            for loaded in self.tasks.values():
+                loaded.close()
+
 
 def pick_device() -> tuple[torch.device, torch.dtype]:
     """CUDA in bfloat16 (float16 where bf16 is unsupported) when there is a GPU, else the CPU in float32."""
@@ -56,8 +95,37 @@ def pick_device() -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
+def model_class(task: str):
+    """The transformers Auto class that loads a model for `task` (tasks sharing one share the loaded weights)."""
+    return generation.model_class() if task in GENERATIVE else encoders.model_class(task)
+
+
+def weights_key(repo_id: str, commit: str, task: str, device: torch.device, dtype) -> tuple:
+    """What identifies a copy of loaded weights: the task matters only through the model class it loads."""
+    return (repo_id, commit, model_class(task).__name__, str(dtype), str(device))
+
+
 def load(folder: Path, task: str, *, key=("", "", ""), device: torch.device | None = None, dtype=None) -> Loaded:
     """Load the model in `folder` for `task`; ValueError (safe to show) when it does not fit the task."""
+    return for_task(load_weights(folder, task, key=key, device=device, dtype=dtype), task, key=key)
+
+
+def for_task(weights: Weights, task: str, *, key=None) -> Loaded:
+    """A Loaded serving `task` over `weights` (no copy); ValueError when the model does not fit the task."""
+    model, tokenizer, folder = weights.model, weights.tokenizer, weights.folder
+    info = (
+        generation.model_info(model, tokenizer, folder, task)
+        if task in GENERATIVE
+        else encoders.model_info(model, tokenizer, folder, task)
+    )
+    key = key or (weights.key[0], weights.key[1], task)
+    return Loaded(key, task, model, tokenizer, weights.device, weights.nbytes, weights.load_ms, info)
+
+
+def load_weights(
+    folder: Path, task: str, *, key=("", "", ""), device: torch.device | None = None, dtype=None
+) -> Weights:
+    """Load the tokenizer and weights in `folder` with `task`'s model class; ValueError (safe to show) on failure."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if device is None:
@@ -76,9 +144,8 @@ def load(folder: Path, task: str, *, key=("", "", ""), device: torch.device | No
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except Exception as exc:
         raise ValueError(f"the model's tokenizer could not be loaded: {exc}") from None
-    model_class = generation.model_class() if task in GENERATIVE else encoders.model_class(task)
     try:
-        model, loading = model_class.from_pretrained(
+        model, loading = model_class(task).from_pretrained(
             folder, local_files_only=True, dtype=dtype, output_loading_info=True
         )
     except Exception as exc:
@@ -87,20 +154,16 @@ def load(folder: Path, task: str, *, key=("", "", ""), device: torch.device | No
     if missing and task != "feature-extraction":
         raise ValueError(f"the model has no trained {task} head (missing weights such as {missing[0]})")
     model.to(device).eval()
-    info = (
-        generation.model_info(model, tokenizer, folder, task)
-        if task in GENERATIVE
-        else encoders.model_info(model, tokenizer, folder, task)
-    )
     nbytes = sum(t.numel() * t.element_size() for t in model.parameters()) + sum(
         t.numel() * t.element_size() for t in model.buffers()
     )
     load_ms = (time.perf_counter() - started) * 1000
-    return Loaded(key, task, model, tokenizer, device, nbytes, load_ms, info)
+    return Weights(key, model, tokenizer, device, nbytes, load_ms, folder)
 
 
 class ModelCache:
-    """Loaded models by (repo_id, commit, task), least recently used evicted past `max_bytes` (parameter bytes).
+    """Loaded models by key (the engine's: weights_key()), least recently used evicted past `max_bytes` (parameter
+    bytes). Entries are Weights (or Loaded): anything with nbytes, load_ms and close().
 
     Loads of one key are serialised (concurrent first requests load once); loads of different keys run in parallel.
     The model just loaded is always kept, even alone over the bound.
@@ -108,11 +171,11 @@ class ModelCache:
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._models: OrderedDict[tuple, Loaded] = OrderedDict()
+        self._models: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
 
-    def get(self, key: tuple, loader: Callable[[], Loaded]) -> tuple[Loaded, float]:
+    def get(self, key: tuple, loader: Callable[[], Any]) -> tuple[Any, float]:
         """(the loaded model, the load time in ms, 0 when it was already warm)."""
         with self._lock:
             if key in self._models:
@@ -140,9 +203,8 @@ class ModelCache:
                 continue
             gone = self._models.pop(key)
             total -= gone.nbytes
-            if gone.batcher is not None:
-                gone.batcher.close()  # its queued requests still run, then the model is freed
-            log.info("evicted %s@%s (%s) from the model cache", gone.key[0], gone.key[1][:8], gone.task)
+            gone.close()  # queued requests still run, then the model is freed
+            log.info("evicted %s@%s (%s) from the model cache", gone.key[0], gone.key[1][:8], gone.key[2])
 
     def keys(self) -> list[tuple]:
         with self._lock:
@@ -172,22 +234,30 @@ class Engine:
 
     def model_for(self, spec: dict) -> tuple[Loaded, float]:
         spec = validate_spec(spec)
-        key = (spec["repo_id"], spec["commit"], spec["task"])
+        task = spec["task"]
+        key = weights_key(spec["repo_id"], spec["commit"], task, self.device, self.dtype)
 
-        def loader() -> Loaded:
-            loaded = load(self.resolve(spec), spec["task"], key=key, device=self.device, dtype=self.dtype)
-            runner = generation.run_batch if spec["task"] in GENERATIVE else encoders.run_batch
+        def loader() -> Weights:
+            return load_weights(self.resolve(spec), task, key=key, device=self.device, dtype=self.dtype)
+
+        def make(weights: Weights, task: str) -> Loaded:
+            loaded = for_task(weights, task)
+            runner = generation.run_batch if task in GENERATIVE else encoders.run_batch
             loaded.batcher = Batcher(
                 lambda items, loaded=loaded: runner(loaded, items),
                 max_batch_size=spec["max_batch_size"],
                 max_wait_ms=spec["max_wait_ms"],
-                name=f"{key[0]}@{key[1][:8]}",
+                name=f"{key[0]}@{key[1][:8]} {task}",
             )
             return loaded
 
-        loaded, load_ms = self.cache.get(key, loader)
-        loaded.batcher.configure(max_batch_size=spec["max_batch_size"], max_wait_ms=spec["max_wait_ms"])
-        return loaded, load_ms
+        for _ in range(3):  # the copy may be evicted between the lookup and serve(): look again
+            weights, load_ms = self.cache.get(key, loader)
+            loaded = weights.serve(task, make)
+            if loaded is not None:
+                loaded.batcher.configure(max_batch_size=spec["max_batch_size"], max_wait_ms=spec["max_wait_ms"])
+                return loaded, load_ms
+        raise RuntimeError("the model cache is too small to keep this model loaded")
 
     def infer(
         self,
@@ -205,6 +275,8 @@ class Engine:
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError("the request timed out before it could run")
             loaded, load_ms = self.model_for(spec)
+            if request["warmup"]:  # a rolling update's warm-up: the commit is loaded (or ValueError); no inference
+                return {"outputs": None, "usage": {}, "load_ms": round(load_ms, 3), "batch_size": 0, "warmup": True}
             task = loaded.task
             prepare = generation.prepare if task in GENERATIVE else encoders.prepare
             payload = prepare(loaded, request["inputs"], request["parameters"])
@@ -272,6 +344,7 @@ def validate_request(request: Any) -> dict:
         "inputs": request["inputs"],
         "parameters": parameters,
         "stream": bool(request.get("stream", False)),
+        "warmup": request.get("warmup") is True,
         "deadline": float(deadline) if deadline is not None else None,
     }
 

@@ -12,6 +12,7 @@ return_full_text (text-generation only, default false).
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ DEFAULT_MAX_NEW_TOKENS = 256
 MAX_STOPS = 16
 CANCEL_CHECK_S = 0.2  # how often a row asks whether its client went away
 ROLES = ("system", "user", "assistant", "tool")
+# Fault tests and demos only: a pause after each decoding step, so a tiny model streams for seconds.
+TOKEN_DELAY_ENV = "HUB_INFERENCE_TOKEN_DELAY_MS"
 CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
@@ -253,6 +256,7 @@ def run_batch(loaded, items: Sequence) -> list:
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     extra = {"logits_to_keep": 1} if info["logits_to_keep"] else {}
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
+    delay_s = _token_delay_s()
     while True:
         logits, cache = out.logits[:, -1, :], out[info["cache_arg"]]
         next_tokens = []
@@ -273,6 +277,8 @@ def run_batch(loaded, items: Sequence) -> list:
                 next_tokens.append(info["pad"])
         if all(r.finish is not None or r.error is not None for r in rows):
             break
+        if delay_s:
+            time.sleep(delay_s)
         ids = torch.tensor(next_tokens, device=device).unsqueeze(1)
         mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
         positions = positions[:, -1:] + 1
@@ -280,3 +286,10 @@ def run_batch(loaded, items: Sequence) -> list:
             input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **{info["cache_arg"]: cache}
         )
     return [row.result(len(rows)) for row in rows]
+
+
+def _token_delay_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get(TOKEN_DELAY_ENV) or 0)) / 1000
+    except ValueError:
+        return 0.0

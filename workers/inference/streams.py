@@ -4,6 +4,7 @@ The worker publishes events for one request id; the web subscribes and relays th
     {"type": "token", "text": "<delta>"} … then exactly one {"type": "done", "finish_reason", "usage"}
     or {"type": "error", "message"}.
 The web calls cancel(request_id) when its client goes away; the worker checks is_cancelled() between tokens.
+A subscriber may ask for heartbeats (None after each idle interval) to check meanwhile that the worker still lives.
 
 Transport: a Redis stream per request when the Celery broker is Redis (key names honour CELERY_KEY_PREFIX, and
 every key expires, so an abandoned request leaves nothing behind); with the embedded broker (no server), an
@@ -35,6 +36,27 @@ def _setting(name: str, default=None):
     return os.environ.get(name, default)
 
 
+class _Idle:
+    """When a subscriber asked for heartbeats: is one due (no event for `every` seconds since the last event or
+    heartbeat)?"""
+
+    def __init__(self, every: float | None):
+        self.every = every
+        self.since = time.monotonic()
+
+    def reset(self) -> None:
+        self.since = time.monotonic()
+
+    def due_in(self) -> float:
+        return float("inf") if self.every is None else max(0.0, self.since + self.every - time.monotonic())
+
+    def due(self) -> bool:
+        if self.every is None or time.monotonic() < self.since + self.every:
+            return False
+        self.since = time.monotonic()
+        return True
+
+
 class _Redis:
     def __init__(self, url: str, prefix: str):
         import redis
@@ -55,24 +77,30 @@ class _Redis:
         pipe.expire(key, TTL_S)
         pipe.execute()
 
-    def subscribe(self, request_id: str, timeout_s: float) -> Iterator[dict]:
+    def subscribe(self, request_id: str, timeout_s: float, idle_s: float | None = None) -> Iterator[dict | None]:
         key, last = self._key(request_id), "0-0"
         deadline = time.monotonic() + timeout_s
+        idle = _Idle(idle_s)
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     yield {"type": "error", "message": f"no answer from the model within {timeout_s:g}s"}
                     return
-                # Block at most 1 s at a time, so a closed client (GeneratorExit) is noticed soon.
-                reply = self.client.xread({key: last}, count=256, block=max(1, int(min(remaining, 1.0) * 1000)))
+                # Block at most 1 s at a time (less when a heartbeat is due), so a closed client (GeneratorExit) is
+                # noticed soon.
+                block = min(remaining, 1.0, idle.due_in())
+                reply = self.client.xread({key: last}, count=256, block=max(1, int(block * 1000)))
                 for _stream, entries in reply or ():
                     for entry_id, fields in entries:
                         last = entry_id
                         event = json.loads(fields[b"e"])
+                        idle.reset()
                         yield event
                         if event.get("type") in TERMINAL:
                             return
+                if idle.due():
+                    yield None
         finally:
             self.client.delete(key)
 
@@ -107,9 +135,10 @@ class _Files:
         finally:
             os.close(fd)
 
-    def subscribe(self, request_id: str, timeout_s: float) -> Iterator[dict]:
+    def subscribe(self, request_id: str, timeout_s: float, idle_s: float | None = None) -> Iterator[dict | None]:
         path = self._path(request_id, ".jsonl")
         deadline, offset, pending = time.monotonic() + timeout_s, 0, b""
+        idle = _Idle(idle_s)
         try:
             while True:
                 if path.exists():
@@ -121,12 +150,15 @@ class _Files:
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
                         event = json.loads(line)
+                        idle.reset()
                         yield event
                         if event.get("type") in TERMINAL:
                             return
                 if time.monotonic() > deadline:
                     yield {"type": "error", "message": f"no answer from the model within {timeout_s:g}s"}
                     return
+                if idle.due():
+                    yield None
                 time.sleep(POLL_S)
         finally:
             path.unlink(missing_ok=True)
@@ -168,12 +200,14 @@ def publish(request_id: str, event: dict) -> None:
     _get().publish(request_id, event)
 
 
-def subscribe(request_id: str, timeout_s: float) -> Iterator[dict]:
+def subscribe(request_id: str, timeout_s: float, idle_s: float | None = None) -> Iterator[dict | None]:
     """The request's events in order, ending after a done or error event; an error event after `timeout_s`.
 
-    The stream is deleted when the iterator ends or is closed (web side).
+    With `idle_s`, None comes in between whenever no event arrived for that long: the subscriber gets control back
+    to check on the worker (dispatch's liveness pings). The stream is deleted when the iterator ends or is closed
+    (web side).
     """
-    return _get().subscribe(request_id, timeout_s)
+    return _get().subscribe(request_id, timeout_s, idle_s)
 
 
 def has_events(request_id: str) -> bool:
