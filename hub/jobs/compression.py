@@ -2,7 +2,9 @@
 
 A request names a teacher (base_model@revision), a dataset (for training students and for the held-out report),
 and either one method's settings (`config`) or, for a ladder, several (`steps`). Each method's settings are the
-dataclasses of workers.compression (torch-free), whose validators give the 400 messages.
+dataclasses of workers.compression (torch-free), whose validators give the 400 messages. A distill step's student is
+built from the teacher (student 'layers': keep_layers / num_student_layers, and narrower with intermediate_size and,
+for Llama-family teachers, num_heads) or is an existing smaller model (student 'existing' + student_model).
 """
 
 from __future__ import annotations

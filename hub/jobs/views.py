@@ -296,7 +296,8 @@ def _compress_body(post, base_name: str) -> dict:
     method = post.get("method", "distill")
     body["kind"] = method
     if method == "distill":
-        body["config"] = {k: post[k] for k in ("num_student_layers", "epochs", "alpha", "temperature") if post.get(k)}
+        keys = ("num_student_layers", "intermediate_size", "epochs", "alpha", "temperature")
+        body["config"] = {k: post[k] for k in keys if post.get(k)}
     elif method == "quantize":
         body["config"] = {"method": post.get("quant_method", "dynamic-int8")}
     else:

@@ -86,6 +86,11 @@ def smaller_and_foreign(alice, make_repo, tiny_bert_files, tmp_path):
         ({"config": {"student": "existing"}, "student_model": "alice/tiny-bert"}, "not smaller"),
         ({"config": {"student": "existing"}, "student_model": "alice/foreign-1l"}, "different tokenizers"),
         ({"output": "alice/tiny-bert"}, "output must differ"),
+        ({"config": {"num_student_layers": 1, "intermediate_size": 64}}, "intermediate_size must be between 1 and 63"),
+        ({"config": {"num_student_layers": 3, "intermediate_size": 32}}, "num_student_layers must be between 1 and 2"),
+        ({"config": {"num_student_layers": 1, "num_heads": 1}}, "a bert model cannot have fewer attention heads"),
+        ({"config": {"intermediate_size": "wide"}}, "intermediate_size must be a positive integer"),
+        ({"kind": "prune", "config": {"method": "ffn", "target_sparsity": 0.001}}, "removes no neuron"),
     ],
 )
 def test_bad_compression_requests_are_400_before_queueing(
@@ -130,6 +135,24 @@ def test_existing_student_and_presets_are_accepted(teacher_repo, sentiment_datas
     assert ladder["spec"]["preset"] == "fastest"
 
 
+@pytest.mark.django_db
+def test_narrower_students_are_accepted_and_named(teacher_repo, sentiment_dataset, alice_api):
+    body = compress_body(
+        kind="ladder",
+        output="alice/tb",
+        steps=[
+            {"kind": "distill", "num_student_layers": 2, "intermediate_size": 32},
+            {"kind": "distill", "num_student_layers": 1, "intermediate_size": 16},
+            {"kind": "prune", "method": "ffn", "target_sparsity": 0.5},
+        ],
+    )
+    response = alice_api.post("/api/v1/jobs", body, format="json")
+    assert response.status_code == 201, response.content
+    spec = response.json()["spec"]
+    assert spec["outputs"] == ["alice/tb-distilled-2l-ff32", "alice/tb-distilled-1l-ff16", "alice/tb-prune-ffn-50"]
+    assert spec["steps"][0]["settings"]["intermediate_size"] == 32
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_ladder_publishes_students_with_a_report_and_lineage(
     alice, make_repo, teacher_repo, alice_api, job_queue, start_worker
@@ -151,6 +174,7 @@ def test_a_ladder_publishes_students_with_a_report_and_lineage(
             {"kind": "distill", "num_student_layers": 1, "epochs": 2, "batch_size": 8, "learning_rate": 1e-3},
             {"kind": "quantize", "method": "dynamic-int8"},
             {"kind": "prune", "method": "magnitude", "target_sparsity": 0.5},
+            {"kind": "distill", "num_student_layers": 2, "intermediate_size": 16, "max_steps": 2, "batch_size": 8},
         ],
     )
     response = alice_api.post("/api/v1/jobs", body, format="json")
@@ -161,6 +185,7 @@ def test_a_ladder_publishes_students_with_a_report_and_lineage(
         "alice/tb-distilled-1l": "distillation",
         "alice/tb-dynamic-int8": "quantized",
         "alice/tb-prune-magnitude-50": "pruned",
+        "alice/tb-distilled-2l-ff16": "distillation",
     }
     for name, relation in outputs.items():
         repo = Repo.objects.get(full_name=name)
@@ -172,9 +197,13 @@ def test_a_ladder_publishes_students_with_a_report_and_lineage(
         assert "compression_report.svg" in files_at(name)
     assert "hub_quantization.json" in files_at("alice/tb-dynamic-int8")
     rows = job.report["rows"]
-    assert [r["name"] for r in rows] == ["teacher", "distilled-1l", "dynamic-int8", "prune-magnitude-50"]
+    names = ["teacher", "distilled-1l", "dynamic-int8", "prune-magnitude-50", "distilled-2l-ff16"]
+    assert [r["name"] for r in rows] == names
     assert all(r.get("latency_p50_ms_b1") and r.get("throughput_b32") and r.get("params") for r in rows)
     assert rows[1]["params"] < rows[0]["params"] and rows[1]["retention"] is not None
+    # A narrower student keeps every layer but a quarter of the FFN: smaller, and the report says its shape.
+    assert rows[4]["params"] < rows[0]["params"] and rows[4]["notes"] == "student: FFN 16 of 64"
+    assert "Student: FFN 16 of 64." in read_file("alice/tb-distilled-2l-ff16", "README.md").decode()
     assert job.report["metric_name"] == "accuracy"
     # The teacher's page lists its compressed descendants with their report rows; others see only public ones.
     teacher_page = alice_api.get("/alice/tiny-bert").content.decode()
@@ -224,3 +253,24 @@ def test_the_compress_form_from_the_model_page(teacher_repo, sentiment_dataset, 
     assert client.get("/jobs/compress?base=bob/secret").status_code == 404
     client.logout()
     assert client.get("/jobs/compress?base=alice/tiny-bert").status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_compress_form_takes_a_student_ffn_width(teacher_repo, sentiment_dataset, alice, client):
+    from hub.jobs.models import Job
+
+    client.force_login(alice)
+    assert 'name="intermediate_size"' in client.get("/jobs/compress?base=alice/tiny-bert").content.decode()
+    fields = {
+        "base_model": "alice/tiny-bert",
+        "dataset": "alice/sentiment",
+        "preset": "custom",
+        "method": "distill",
+        "output": "alice/tb-narrow",
+        "task": "text-classification",
+        "num_student_layers": "1",
+    }
+    bad = client.post("/jobs/compress", {**fields, "intermediate_size": "64"})
+    assert bad.status_code == 400 and "intermediate_size must be between 1 and 63" in bad.content.decode()
+    assert client.post("/jobs/compress", {**fields, "intermediate_size": "32"}).status_code == 302
+    assert Job.objects.get().spec["steps"][0]["settings"]["intermediate_size"] == 32

@@ -24,6 +24,7 @@ _LAZY = {
     "quantize": "workers.compression.quantization",
     "load_quantized": "workers.compression.quantization",
     "prune": "workers.compression.pruning",
+    "narrow": "workers.compression.narrowing",
     "evaluate": "workers.compression.evaluation",
     "compare": "workers.compression.evaluation",
     "report": "workers.compression.reports",

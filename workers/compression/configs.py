@@ -48,9 +48,12 @@ class _Columns:
 class DistillConfig(_Columns):
     """Knowledge distillation: loss = α·T²·KL(teacher‖student at T) + (1−α)·task loss (+ hidden_weight·MSE)."""
 
-    student: str = "layers"  # "layers": the teacher's own layers, every k-th kept; "existing": student_dir
+    # "layers": built from the teacher (every k-th layer kept, optionally narrower); "existing": student_dir
+    student: str = "layers"
     keep_layers: list[int] | None = None
     num_student_layers: int = 3
+    intermediate_size: int | None = None  # a narrower student: its FFN neurons per layer (the teacher's best kept)
+    num_heads: int | None = None  # a narrower student: its attention heads per layer (Llama family only)
     alpha: float = 0.5
     temperature: float = 2.0
     hidden_weight: float = 0.0
@@ -64,12 +67,24 @@ class DistillConfig(_Columns):
     max_steps: int | None = None
     eval_every: int = 0
 
+    @property
+    def narrower(self) -> bool:
+        """Whether the student is narrower than the teacher (fewer FFN neurons or heads), not only shallower."""
+        return self.intermediate_size is not None or self.num_heads is not None
+
     def validate(self) -> None:
         super().validate()
         if self.student not in ("layers", "existing"):
             raise ValueError(
-                "student must be 'layers' (a subset of the teacher's layers) or 'existing' (a smaller model)"
+                "student must be 'layers' (built from the teacher: a subset of its layers, optionally narrower) or "
+                "'existing' (a smaller model)"
             )
+        for name in ("intermediate_size", "num_heads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer")
+            if value is not None and self.student != "layers":
+                raise ValueError(f"{name} narrows a student built from the teacher: use it with student='layers'")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError("alpha must be between 0 and 1")
         if not 0.0 < self.temperature <= 100:
@@ -104,15 +119,16 @@ class QuantizeConfig(_Columns):
 
 
 QUANT_METHODS = ("dynamic-int8", "weight-int8", "weight-int4")
-PRUNE_METHODS = ("magnitude", "heads", "layers")
+PRUNE_METHODS = ("magnitude", "heads", "layers", "ffn")
 
 
 @dataclass
 class PruneConfig(_Columns):
-    """magnitude: unstructured, smallest |w| of the Linear layers zeroed; heads / layers: structured, removed."""
+    """magnitude: unstructured, smallest |w| of the Linear layers zeroed; heads / layers / ffn: structured, removed
+    (heads of BERT-family encoders are zeroed instead: their stock config cannot hold fewer heads)."""
 
     method: str = "magnitude"
-    target_sparsity: float = 0.5  # fraction of the prunable weights (magnitude), heads or layers removed
+    target_sparsity: float = 0.5  # fraction of the prunable weights (magnitude), heads, layers or FFN neurons
     recovery_steps: int = 0
     learning_rate: float = 5e-5
     weight_decay: float = 0.01

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from workers.compression import loop, modeling, validation
+from workers.compression import loop, modeling, narrowing, validation
 from workers.compression.configs import DistillConfig
 from workers.compression.data import encode, label_list
 from workers.compression.evaluation import quality
@@ -43,16 +43,15 @@ def distill(
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
 
-    keep_layers = None
+    keep_layers, shape = None, None
     if config.student == "layers":
         teacher_layers = teacher.config.num_hidden_layers
-        keep_layers = (
-            validation.check_keep_layers(config.keep_layers, teacher_layers)
-            if config.keep_layers is not None
-            else validation.default_keep_layers(teacher_layers, config.num_student_layers)
-        )
-        student = modeling.layer_subset(teacher, keep_layers)
-        reporter.log(f"student: layers {keep_layers} of the teacher's {teacher_layers}")
+        keep_layers = validation.student_layers(config, teacher_layers)
+        student = modeling.layer_subset(teacher, keep_layers) if len(keep_layers) < teacher_layers else teacher
+        if config.narrower:
+            student = narrowing.narrow(student, intermediate_size=config.intermediate_size, num_heads=config.num_heads)
+        shape = narrowing.describe(student.config.to_dict(), teacher.config.to_dict())
+        reporter.log(f"student: layers {keep_layers} of the teacher's {teacher_layers} ({shape})")
     else:
         student = modeling.load_model(student_dir, config.task, labels=labels)
         if labels is not None:
@@ -112,12 +111,22 @@ def distill(
         "keep_layers": keep_layers,
         "student_layers": student.config.num_hidden_layers,
         "teacher_layers": teacher.config.num_hidden_layers,
+        **_widths(student.config, "student_"),
+        **_widths(teacher.config, "teacher_"),
+        **({"notes": f"student: {shape}"} if shape else {}),
         "params": modeling.count_params(student),
         "teacher_params": modeling.count_params(teacher),
         **result,
         "teacher_metrics": teacher_metrics,
         "student_metrics": student_metrics,
         "config": config.to_dict(),
+    }
+
+
+def _widths(config, prefix: str) -> dict:
+    return {
+        f"{prefix}intermediate_size": getattr(config, "intermediate_size", None),
+        f"{prefix}num_heads": config.num_attention_heads,
     }
 
 

@@ -8,10 +8,17 @@ from workers.compression.configs import DistillConfig, PruneConfig, QuantizeConf
 
 
 def step_name(config: DistillConfig | QuantizeConfig | PruneConfig) -> str:
-    """A folder-safe name: distilled-3l, dynamic-int8, prune-magnitude-50."""
+    """A folder-safe name: distilled-3l, distilled-3l-ff768-h8 (narrower), dynamic-int8, prune-magnitude-50."""
     if isinstance(config, DistillConfig):
+        if config.student != "layers":
+            return "distilled"
         layers = len(config.keep_layers) if config.keep_layers else config.num_student_layers
-        return f"distilled-{layers}l" if config.student == "layers" else "distilled"
+        name = f"distilled-{layers}l"
+        if config.intermediate_size is not None:
+            name += f"-ff{config.intermediate_size}"
+        if config.num_heads is not None:
+            name += f"-h{config.num_heads}"
+        return name
     if isinstance(config, QuantizeConfig):
         return config.method
     return f"prune-{config.method}-{round(config.target_sparsity * 100)}"
@@ -64,4 +71,6 @@ def ladder(
                    rounds=rounds, threads=threads, max_length=first.max_length, **columns)  # fmt: skip
     for row in data["rows"][1:]:
         row["method"] = results[row["name"]]["method"]
+        if results[row["name"]].get("notes"):
+            row["notes"] = results[row["name"]]["notes"]
     return {"results": results, "report": data}

@@ -1,11 +1,14 @@
-"""Pruning: unstructured magnitude, attention heads, or whole layers, with an optional recovery fine-tune.
+"""Pruning: unstructured magnitude, attention heads, feed-forward neurons or whole layers, with an optional recovery
+fine-tune.
 
-What shrinks: `layers` gives a smaller, faster model (fewer blocks). `heads` on a Llama-family model removes query
-heads (the same number in every key/value group), so the saved model is smaller; on BERT-family encoders the
-stock transformers classes derive the head size from hidden_size / num_attention_heads, so pruned heads are zeroed
-in place (structured sparsity: same file size and speed, but loads anywhere). `magnitude` zeroes the smallest
-weights of the blocks' Linear layers (dense storage: same file size and CPU speed; it compresses well and suits
-sparse runtimes).
+What shrinks: `layers` gives a smaller, faster model (fewer blocks). `ffn` removes the least important feed-forward
+neurons of every layer (narrowing.narrow: the saved config says the new intermediate_size), so the model is smaller
+and faster in every family. `heads` on a Llama-family model removes query heads (the same number in every
+key/value group), so the saved model is smaller and faster; on BERT-family encoders the stock transformers classes
+derive the head size from hidden_size / num_attention_heads (and transformers 5 dropped `prune_heads`), so pruned
+heads are zeroed in place (structured sparsity: same file size and speed, but loads anywhere); the result says
+which happened (`structure`: "removed" or "zeroed"). `magnitude` zeroes the smallest weights of the blocks' Linear
+layers (dense storage: same file size and CPU speed; it compresses well and suits sparse runtimes).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from workers.compression import loop, modeling, validation
+from workers.compression import loop, modeling, narrowing, validation
 from workers.compression.configs import PruneConfig
 from workers.compression.data import encode, label_list
 from workers.compression.evaluation import quality
@@ -57,10 +60,19 @@ def prune(
         n = model.config.num_hidden_layers
         keep = validation.default_keep_layers(n, n - round(n * config.target_sparsity))
         model = modeling.layer_subset(model, keep)
-        details = {"keep_layers": keep, "removed_layers": n - len(keep)}
+        details = {"keep_layers": keep, "removed_layers": n - len(keep), "structure": "removed"}
+    elif config.method == "ffn":
+        n = model.config.intermediate_size
+        keep = n - round(n * config.target_sparsity)
+        model = narrowing.narrow(model, intermediate_size=keep)
+        details = {"intermediate_size": keep, "removed_neurons_per_layer": n - keep, "structure": "removed"}
+    elif model.config.model_type in validation.DECODERS:
+        model, details = _remove_decoder_heads(model, config.target_sparsity)
     else:
-        details, masks = _prune_heads(model, config.target_sparsity)
+        details, masks = _zero_encoder_heads(model, config.target_sparsity)
     _apply(model, masks)
+    if details.get("structure") == "removed":
+        details["notes"] = "removed: " + narrowing.describe(model.config.to_dict(), model_config)
     reporter.log(f"pruned ({config.method}): {details}")
 
     result = {"steps": 0}
@@ -129,20 +141,10 @@ def _apply(model, masks: dict[str, torch.Tensor]) -> None:
         params[name].mul_(mask.to(params[name].dtype))
 
 
-def _head_scores(query: nn.Linear, value: nn.Linear, output: nn.Linear, heads: int, head_dim: int) -> torch.Tensor:
-    """A data-free importance per head: norm of its query rows × norm of its value rows and output columns."""
-    q = query.weight.detach().reshape(heads, head_dim, -1).norm(dim=(1, 2))
-    v = value.weight.detach().reshape(-1, head_dim, value.weight.shape[1]).norm(dim=(1, 2))
-    o = output.weight.detach().reshape(output.weight.shape[0], heads, head_dim).norm(dim=(0, 2))
-    groups = heads // v.shape[0]
-    return q * o * v.repeat_interleave(groups)
-
-
-def _prune_heads(model, sparsity: float) -> tuple[dict, dict[str, torch.Tensor]]:
+def _zero_encoder_heads(model, sparsity: float) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Masks zeroing the least important heads of every layer (a BERT config cannot hold fewer heads)."""
     config = model.config
     heads = config.num_attention_heads
-    if config.model_type in validation.DECODERS:
-        return _prune_decoder_heads(model, sparsity), {}
     head_dim = config.hidden_size // heads
     remove = round(heads * sparsity)
     if not 0 < remove < heads:
@@ -151,7 +153,8 @@ def _prune_heads(model, sparsity: float) -> tuple[dict, dict[str, torch.Tensor]]
     prefix = modeling.LAYER_PREFIX[config.model_type]
     for i, block in enumerate(modeling.blocks(model)):
         attention = block.attention
-        scores = _head_scores(attention.self.query, attention.self.value, attention.output.dense, heads, head_dim)
+        weights = (attention.self.query.weight, attention.self.value.weight, attention.output.dense.weight)
+        scores = narrowing.head_scores(*(w.detach() for w in weights), heads, head_dim)
         dropped = scores.argsort()[:remove]
         keep_rows = torch.ones(heads, head_dim, dtype=torch.bool)
         keep_rows[dropped] = False
@@ -162,48 +165,35 @@ def _prune_heads(model, sparsity: float) -> tuple[dict, dict[str, torch.Tensor]]
             masks[f"{prefix}{i}.attention.self.{proj}.bias"] = keep_rows.clone()
         dense = attention.output.dense
         masks[f"{prefix}{i}.attention.output.dense.weight"] = keep_rows[None, :].expand_as(dense.weight).clone()
-    return {"heads_per_layer": heads - remove, "removed_heads_per_layer": remove, "zeroed": True}, masks
+    details = {
+        "heads_per_layer": heads - remove,
+        "removed_heads_per_layer": remove,
+        "structure": "zeroed",
+        "notes": (
+            f"heads zeroed, not removed: a {config.model_type} config cannot hold fewer heads of the same size "
+            "(same file size and speed; use method 'ffn' or 'layers' for a smaller model)"
+        ),
+    }
+    return details, masks
 
 
-@torch.no_grad()
-def _prune_decoder_heads(model, sparsity: float) -> dict:
-    """Remove the least important query heads, the same number from every key/value group, so GQA still holds."""
+def _remove_decoder_heads(model, sparsity: float) -> tuple[object, dict]:
+    """Remove the least important query heads, the same number from every key/value group, so GQA still holds
+    (without groups, multi-head attention: the heads with their keys and values)."""
     config = model.config
     heads, kv = config.num_attention_heads, config.num_key_value_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    per_group = heads // kv
+    per_group = heads // kv if kv != heads else heads
     keep_per_group = per_group - round(per_group * sparsity)
     if not 0 < keep_per_group < per_group:
+        unit = "query heads per key/value group" if kv != heads else "heads per layer"
         raise ValueError(
-            f"target_sparsity {sparsity} keeps {keep_per_group} of {per_group} query heads per key/value group: "
+            f"target_sparsity {sparsity} keeps {keep_per_group} of {per_group} {unit}: "
             "pick a value that removes at least one and keeps at least one"
         )
-    for block in modeling.blocks(model):
-        attention = block.self_attn
-        scores = _head_scores(attention.q_proj, attention.v_proj, attention.o_proj, heads, head_dim)
-        keep = []
-        for g in range(kv):
-            group = torch.arange(g * per_group, (g + 1) * per_group)
-            keep += sorted(group[scores[group].argsort(descending=True)[:keep_per_group]].tolist())
-        rows = torch.cat([torch.arange(h * head_dim, (h + 1) * head_dim) for h in keep])
-        attention.q_proj = _slice(attention.q_proj, rows=rows)
-        attention.o_proj = _slice(attention.o_proj, cols=rows)
-        if hasattr(attention, "num_key_value_groups"):
-            attention.num_key_value_groups = keep_per_group
-    config.num_attention_heads = kv * keep_per_group
-    config.head_dim = head_dim
-    return {
-        "heads_per_layer": config.num_attention_heads,
-        "removed_heads_per_layer": heads - config.num_attention_heads,
+    model = narrowing.narrow(model, num_heads=kv * keep_per_group if kv != heads else keep_per_group)
+    details = {
+        "heads_per_layer": model.config.num_attention_heads,
+        "removed_heads_per_layer": heads - model.config.num_attention_heads,
+        "structure": "removed",
     }
-
-
-def _slice(linear: nn.Linear, *, rows=None, cols=None) -> nn.Linear:
-    weight = linear.weight.detach()
-    weight = weight[rows] if rows is not None else weight[:, cols]
-    bias = linear.bias.detach()[rows] if linear.bias is not None and rows is not None else linear.bias
-    new = nn.Linear(weight.shape[1], weight.shape[0], bias=linear.bias is not None)
-    new.weight.data.copy_(weight)
-    if bias is not None:
-        new.bias.data.copy_(bias.detach())
-    return new
+    return model, details

@@ -163,6 +163,7 @@ def card(
     datasets: list[str] | None = None,
     config: dict | None = None,
     license: str | None = None,
+    notes: str | None = None,
 ) -> str:
     """README.md of a compressed model: front matter (lineage, tags) and the teacher-vs-student table."""
     kind = method_kind(method)
@@ -184,6 +185,8 @@ def card(
     if config:
         settings = ", ".join(f"{k}={v}" for k, v in config.items() if v not in (None, [], ""))
         body += ["", f"Settings: {settings}."]
+    if notes:
+        body += ["", f"{notes[0].upper()}{notes[1:]}."]
     if report_data:
         body += ["", "## Teacher vs student", "", "Measured on held-out data in the compression job itself.", ""]
         body += [report_markdown(report_data)]

@@ -45,14 +45,67 @@ def default_keep_layers(teacher_layers: int, student_layers: int) -> list[int]:
     return [i * step for i in range(student_layers)]
 
 
-def check_keep_layers(keep_layers: list[int], teacher_layers: int) -> list[int]:
-    """Sorted layer indices, all in range and fewer than the teacher's."""
+def check_keep_layers(keep_layers: list[int], teacher_layers: int, *, allow_all: bool = False) -> list[int]:
+    """Sorted layer indices, all in range and fewer than the teacher's (all of them when `allow_all`: a narrower
+    student is smaller anyway)."""
     bad = [i for i in keep_layers if not 0 <= i < teacher_layers]
     if bad:
         raise ValueError(f"keep_layers {bad} out of range: the teacher has layers 0-{teacher_layers - 1}")
-    if len(set(keep_layers)) >= teacher_layers:
+    if len(set(keep_layers)) >= teacher_layers and not allow_all:
         raise ValueError(f"keep_layers must keep fewer than the teacher's {teacher_layers} layers")
     return sorted(set(keep_layers))
+
+
+def student_layers(config: DistillConfig, teacher_layers: int) -> list[int]:
+    """The teacher's layers a student='layers' student keeps: keep_layers, or every k-th of num_student_layers.
+    A narrower student (intermediate_size / num_heads) may keep all of them."""
+    narrower = config.narrower
+    if config.keep_layers is not None:
+        return check_keep_layers(config.keep_layers, teacher_layers, allow_all=narrower)
+    if narrower and config.num_student_layers == teacher_layers:
+        return list(range(teacher_layers))
+    if narrower and not 1 <= config.num_student_layers <= teacher_layers:
+        raise ValueError(
+            f"num_student_layers must be between 1 and {teacher_layers} for a teacher with {teacher_layers} layers"
+        )
+    return default_keep_layers(teacher_layers, config.num_student_layers)
+
+
+def check_narrowing(
+    model_config: dict, *, intermediate_size: int | None, num_heads: int | None, allow_same: bool = False
+) -> None:
+    """A narrower student of this model can have `intermediate_size` FFN neurons and `num_heads` query heads per
+    layer: fewer than the model's (or as many, with `allow_same`), and a head count its family can express."""
+    model_type = model_config.get("model_type")
+    if intermediate_size is not None:
+        teacher_ff = int(model_config.get("intermediate_size") or 0)
+        top = teacher_ff if allow_same else teacher_ff - 1
+        if not 1 <= intermediate_size <= top:
+            raise ValueError(
+                f"intermediate_size must be between 1 and {top}: the teacher's feed-forward layers have "
+                f"{teacher_ff} neurons"
+            )
+    if num_heads is None:
+        return
+    if model_type not in DECODERS:
+        raise ValueError(
+            f"num_heads: a {model_type} model cannot have fewer attention heads than its teacher with stock "
+            "transformers (its head size is hidden_size / num_attention_heads, which must stay): narrow the "
+            "feed-forward width (intermediate_size) and/or drop layers instead"
+        )
+    heads = int(model_config.get("num_attention_heads") or 0)
+    kv = int(model_config.get("num_key_value_heads") or heads)
+    hidden = int(model_config.get("hidden_size") or 0)
+    top = heads if allow_same else heads - 1
+    # Grouped-query attention keeps the same number of query heads in every key/value group (without groups, heads
+    # go with their keys and values), and transformers' Llama config insists hidden_size % num_attention_heads == 0.
+    valid = [n for n in range(1, top + 1) if (n % kv == 0 or kv == heads) and hidden % n == 0]
+    if num_heads not in valid:
+        raise ValueError(
+            f"num_heads {num_heads} is not possible for this teacher ({heads} attention heads, {kv} key/value heads, "
+            f"hidden_size {hidden}): it must be fewer than the teacher's, a multiple of its key/value heads and a "
+            f"divisor of hidden_size; possible: {', '.join(map(str, valid)) or 'none'}"
+        )
 
 
 def estimate_params(model_config: dict) -> int:
@@ -156,10 +209,8 @@ def check_compatible_configs(
         if config.student == "layers":
             if student_config is not None:
                 raise ValueError("student='layers' builds the student from the teacher: do not pass a student model")
-            if config.keep_layers is not None:
-                check_keep_layers(config.keep_layers, num_layers(teacher_config))
-            else:
-                default_keep_layers(num_layers(teacher_config), config.num_student_layers)
+            student_layers(config, num_layers(teacher_config))
+            check_narrowing(teacher_config, intermediate_size=config.intermediate_size, num_heads=config.num_heads)
         else:
             if student_config is None:
                 raise ValueError("student='existing' needs a student model")
@@ -176,6 +227,13 @@ def check_compatible_configs(
         layers = num_layers(teacher_config)
         if config.method == "layers" and layers - round(layers * config.target_sparsity) < 1:
             raise ValueError(f"target_sparsity {config.target_sparsity} would remove all {layers} layers")
+        if config.method == "ffn":
+            neurons = int(teacher_config.get("intermediate_size") or 0)
+            if not 0 < round(neurons * config.target_sparsity) < neurons:
+                raise ValueError(
+                    f"target_sparsity {config.target_sparsity} removes no neuron or every neuron of the "
+                    f"{neurons}-wide feed-forward layers"
+                )
         if config.method == "heads":
             heads = int(teacher_config.get("num_attention_heads") or 0)
             per_group = heads // int(teacher_config.get("num_key_value_heads") or heads)  # encoders: 1 group each
@@ -185,6 +243,9 @@ def check_compatible_configs(
                     f"target_sparsity {config.target_sparsity} removes no head or every head "
                     f"({unit} {'query heads per key/value group' if per_group > 1 else 'heads per layer'})"
                 )
+            if teacher_config.get("model_type") in DECODERS:  # removed, not zeroed: the config must hold the rest
+                kept = (unit - round(unit * config.target_sparsity)) * (heads // unit)
+                check_narrowing(teacher_config, intermediate_size=None, num_heads=kept)
 
 
 def _read_config(folder: str | Path) -> dict:

@@ -81,6 +81,8 @@ def execute_compression(job: Job, reporter: JobReporter, workdir: Path) -> None:
     )
     for row in report["rows"][1:]:
         row["method"] = results[row["name"]].get("method") or row["name"]
+        if results[row["name"]].get("notes"):  # the student's shape, or how pruned heads were handled
+            row["notes"] = results[row["name"]]["notes"]
     reporter.check_cancelled()
     extra, commits = [], []
     for name, output in zip(names, outputs, strict=True):
@@ -96,6 +98,7 @@ def execute_compression(job: Job, reporter: JobReporter, workdir: Path) -> None:
                 student_name=output.rsplit("/", 1)[-1],
                 datasets=[job.dataset_repo],
                 config=step_summary(spec, name),
+                notes=results[name].get("notes"),
             )
         )
         (folder / "compression_report.svg").write_text(report_svg(report))
@@ -138,6 +141,8 @@ def step_summary(spec: dict, name: str) -> dict:
         "method",
         "num_student_layers",
         "keep_layers",
+        "intermediate_size",
+        "num_heads",
         "alpha",
         "temperature",
         "hidden_weight",

@@ -123,3 +123,79 @@ def test_validation_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+LLAMA = {
+    "model_type": "llama",
+    "hidden_size": 576,
+    "num_hidden_layers": 30,
+    "intermediate_size": 1536,
+    "vocab_size": 49152,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "teacher", "message"),
+    [
+        (DistillConfig(intermediate_size=1536), BERT, "intermediate_size must be between 1 and 1535"),
+        (DistillConfig(intermediate_size=4096), BERT, "the teacher's feed-forward layers have 1536 neurons"),
+        (DistillConfig(num_heads=6), BERT, "a bert model cannot have fewer attention heads"),
+        (DistillConfig(task="causal-lm", num_heads=9), LLAMA, r"num_heads 9 is not possible .* possible: 3, 6$"),
+        (DistillConfig(task="causal-lm", num_heads=4), LLAMA, "a multiple of its key/value heads and a divisor of"),
+        (
+            DistillConfig(intermediate_size=768, num_student_layers=7),
+            BERT,
+            "num_student_layers must be between 1 and 6",
+        ),
+        (DistillConfig(keep_layers=[0, 1, 2, 3, 4, 5]), BERT, "fewer than the teacher's 6 layers"),
+    ],
+)
+def test_narrower_students_out_of_bounds_are_rejected(config, teacher, message):
+    with pytest.raises(ValueError, match=message):
+        check_compatible_configs(config, teacher_config=teacher)
+
+
+def test_narrower_students_within_bounds_pass():
+    check_compatible_configs(DistillConfig(num_student_layers=6, intermediate_size=768), teacher_config=BERT)
+    check_compatible_configs(DistillConfig(keep_layers=list(range(6)), intermediate_size=1), teacher_config=BERT)
+    check_compatible_configs(
+        DistillConfig(task="causal-lm", num_student_layers=10, num_heads=6, intermediate_size=768), teacher_config=LLAMA
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"intermediate_size": 0}, "intermediate_size must be a positive integer"),
+        ({"num_heads": "8"}, "num_heads must be a positive integer"),
+        ({"num_heads": 1.5}, "num_heads must be a positive integer"),
+        ({"student": "existing", "intermediate_size": 64}, "use it with student='layers'"),
+    ],
+)
+def test_narrowing_settings_must_be_sensible(data, message):
+    with pytest.raises(ValueError, match=message):
+        DistillConfig.from_dict(data)
+
+
+def test_ffn_pruning_must_keep_and_remove_a_neuron():
+    with pytest.raises(ValueError, match="removes no neuron or every neuron of the 1536-wide"):
+        check_compatible_configs(PruneConfig(method="ffn", target_sparsity=0.0001), teacher_config=BERT)
+    check_compatible_configs(PruneConfig(method="ffn", target_sparsity=0.5), teacher_config=BERT)
+
+
+def test_multi_head_llama_may_lose_any_number_of_heads():
+    mha = {**LLAMA, "num_attention_heads": 8, "num_key_value_heads": 8, "hidden_size": 640}
+    check_compatible_configs(DistillConfig(task="causal-lm", num_student_layers=10, num_heads=5), teacher_config=mha)
+    with pytest.raises(ValueError, match="possible: 1, 2, 4, 5$"):
+        check_compatible_configs(
+            DistillConfig(task="causal-lm", num_student_layers=10, num_heads=3), teacher_config=mha
+        )
+
+
+def test_decoder_head_pruning_must_leave_a_head_count_the_config_holds():
+    odd = {**LLAMA, "num_attention_heads": 8, "num_key_value_heads": 8, "hidden_size": 640}
+    with pytest.raises(ValueError, match="num_heads 3 is not possible"):
+        check_compatible_configs(PruneConfig(task="causal-lm", method="heads", target_sparsity=0.6), teacher_config=odd)
+    check_compatible_configs(PruneConfig(task="causal-lm", method="heads", target_sparsity=0.5), teacher_config=LLAMA)
