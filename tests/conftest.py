@@ -16,6 +16,28 @@ ROOT = Path(__file__).resolve().parent.parent
 # One headless Chromium per session, shared by every browser test (tests/browser_support.py).
 from tests.browser_support import browser, page  # noqa: E402,F401
 
+# Fault tests (docs/reliability.md) carry @pytest.mark.fault("<letter>"); HUB_FAULT_REPEAT=N runs each N times
+# (bench/faults.py counts the runs). The default of 1 leaves test ids and CI time as they are.
+FAULT_REPEAT = int(os.environ.get("HUB_FAULT_REPEAT") or 1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "fault(name): a fault test of docs/reliability.md, repeated HUB_FAULT_REPEAT times"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if FAULT_REPEAT > 1 and metafunc.definition.get_closest_marker("fault"):
+        metafunc.fixturenames.append("fault_run")
+        metafunc.parametrize("fault_run", range(1, FAULT_REPEAT + 1), indirect=True, ids=lambda n: f"run{n}")
+
+
+@pytest.fixture
+def fault_run(request) -> int:
+    """Which repetition of a fault test this is (1 when not repeated)."""
+    return getattr(request, "param", 1)
+
 
 @pytest.fixture
 def make_user(db):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from celery.exceptions import TimeoutError as CeleryTimeout
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
@@ -68,12 +71,25 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except` block. A lost or refused database connection (restart, failover, a
+    # terminated backend, no free connection slot) is transient, and the transaction it cut short was rolled back:
+    # 503 asks the client to retry.
+    if isinstance(sys.exc_info()[1], DatabaseOperationalError | DatabaseInterfaceError):
+        status, code = 503, "database_unavailable"
+        message = "The database is unavailable (connection lost or refused); retry shortly."
+    else:
+        status, message, code = 500, "Internal server error.", "server_error"
+    response = None
     if _wants_html(request):
         try:  # without the request: the context processors may be what failed
-            return _html_error(None, 500, "Something went wrong on our side. Please try again.")
+            page = message if status == 503 else "Something went wrong on our side. Please try again."
+            response = _html_error(None, status, page)
         except Exception:
             log.exception("the HTML error page failed to render")
-    return json_error(500, "Internal server error.", "server_error")
+    response = response or json_error(status, message, code)
+    if status == 503:
+        response["Retry-After"] = "5"
+    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -111,6 +111,7 @@ def test_a_failing_job_records_the_error_and_log(alice, make_repo, bert_repo, se
     assert Blob.objects.filter(sha256=sha).exists()
 
 
+@pytest.mark.fault("a")
 def test_sigkilled_worker_job_resumes_from_its_checkpoint(bert_repo, sentiment_dataset, alice_api, job_queue,
                                                           start_worker):  # fmt: skip
     """The whole worker (main process and child) dies mid-training; a new worker resumes the job and finishes it."""
@@ -129,6 +130,7 @@ def test_sigkilled_worker_job_resumes_from_its_checkpoint(bert_repo, sentiment_d
     assert any(f"resuming from step {checkpoint_at_kill}" in m for m in messages), (checkpoint_at_kill, messages)
 
 
+@pytest.mark.fault("b")
 def test_a_lost_message_is_sent_again_by_the_reconciler(bert_repo, sentiment_dataset, alice_api, job_queue,
                                                         start_worker, settings):  # fmt: skip
     """A broker restart (Redis keeps nothing on disk here) loses the queued message; the reconciler re-sends it."""

@@ -26,6 +26,7 @@ def run_in_threads(count: int, target) -> None:
         t.join()
 
 
+@pytest.mark.fault("d")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_commits_without_parent_all_land(alice, make_repo):
     repo = make_repo(alice, "busy")
@@ -44,6 +45,7 @@ def test_concurrent_commits_without_parent_all_land(alice, make_repo):
     assert len(selectors.history(repo, selectors.resolve_revision(repo, "main"), limit=100)) == 21
 
 
+@pytest.mark.fault("d")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_commits_with_same_parent_one_wins(alice, make_repo):
     repo = make_repo(alice, "race")
