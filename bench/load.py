@@ -309,6 +309,9 @@ def main() -> None:
                 str(args.job_workers),
                 "-n",
                 f"jobs-{os.getpid()}@%h",
+                "-B",  # beat, as deployed: the reconcilers re-send what a fault dropped
+                "--schedule",
+                str(logs / "celerybeat-schedule"),
                 "--loglevel",
                 "WARNING",
             ],
