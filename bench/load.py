@@ -57,6 +57,7 @@ def configure(backend: str, data_dir: str) -> dict[str, str]:
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
             CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
             CELERY_KEY_PREFIX=f"bench-load-{uuid.uuid4().hex[:6]}:",
+            DB_POOL_SIZE="8",  # as docker-compose.yml: one pool per process, not a connection per thread
         )
     else:
         for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_KEY_PREFIX"):

@@ -86,6 +86,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+DB_POOL_SIZE = envint("DB_POOL_SIZE", 0)
+if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # One pool per process shared by its threads (gunicorn gthread, Celery's threads pool), instead of a connection
+    # per thread: 2 web processes × 32 threads no longer need 64 Postgres backends, and a burst waits up to 10 s for
+    # a free connection instead of failing with "too many clients". Each connection is checked before it is lent
+    # (CONN_HEALTH_CHECKS: a backend terminated since is replaced). The pool replaces persistent connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": 10}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while the worker writes; the timeout waits out short write locks.
     DATABASES["default"]["OPTIONS"] = {
@@ -249,6 +257,7 @@ HUB_JOB_LEASE_SECONDS = envint("HUB_JOB_LEASE_SECONDS", 60)  # a worker's claim 
 HUB_JOB_RESEND_SECONDS = envint("HUB_JOB_RESEND_SECONDS", 120)  # reconciler: re-send a queued job after this
 HUB_MAX_RUNNING_JOBS_PER_USER = envint("HUB_MAX_RUNNING_JOBS_PER_USER", 2)
 HUB_JOB_QUEUES = {"cpu": env("HUB_JOB_QUEUE_CPU", "cpu"), "gpu": env("HUB_JOB_QUEUE_GPU", "gpu")}
+HUB_WORKER_CACHE_MAX_GB = float(env("HUB_WORKER_CACHE_MAX_GB", "50"))  # snapshot cache bound per machine (LRU)
 HUB_JOB_STEP_DELAY_SECONDS = float(env("HUB_JOB_STEP_DELAY_SECONDS", "0"))  # fault tests and demos only
 CELERY_RESULT_EXPIRES = 24 * 3600
 
@@ -256,6 +265,15 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 HUB_INFERENCE_TIMEOUT = envint("HUB_INFERENCE_TIMEOUT", 120)  # seconds a request may wait (incl. a cold start)
 HUB_INFERENCE_RATE_LIMIT = env("HUB_INFERENCE_RATE_LIMIT", "600/minute")  # per token; "" = no limit
 HUB_ENDPOINT_CONTROL_TIMEOUT = float(env("HUB_ENDPOINT_CONTROL_TIMEOUT", "1.0"))  # Celery remote-control replies
+# Rolling revision updates: the new commit's warm-up may take this long; the reconciler re-sends a lost one after.
+HUB_ENDPOINT_WARMUP_TIMEOUT = envint("HUB_ENDPOINT_WARMUP_TIMEOUT", 600)
+HUB_ENDPOINT_ROLL_RESEND_SECONDS = envint("HUB_ENDPOINT_ROLL_RESEND_SECONDS", HUB_ENDPOINT_WARMUP_TIMEOUT + 60)
+# Autoscaling (reconciler, Redis/AMQP only): one more replica when the queue holds more than this per replica; one
+# fewer after the cool-down with an empty queue and at most HUB_AUTOSCALE_IDLE_RPS requests/s per replica.
+HUB_AUTOSCALE_BACKLOG_PER_REPLICA = envint("HUB_AUTOSCALE_BACKLOG_PER_REPLICA", 8)
+HUB_AUTOSCALE_COOLDOWN_S = envint("HUB_AUTOSCALE_COOLDOWN_S", 300)
+HUB_AUTOSCALE_WINDOW_S = envint("HUB_AUTOSCALE_WINDOW_S", 120)
+HUB_AUTOSCALE_IDLE_RPS = float(env("HUB_AUTOSCALE_IDLE_RPS", "0.5"))
 # A started task names its worker, so a request whose worker died fails at once instead of at its timeout.
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BEAT_SCHEDULE["reconcile-endpoints"] = {
