@@ -10,20 +10,24 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from hub.accounts.models import ApiToken, Namespace, Role, TokenRole, User
 from hub.accounts.selectors import has_role, namespace_role
+from hub.celery import app
 from hub.core.errors import Conflict, Forbidden, HubError, Invalid
 from hub.core.names import validate_name
-from hub.endpoints import scaling
+from hub.endpoints import autoscale, scaling
 from hub.endpoints.models import TRANSITIONS, Endpoint, EndpointEvent, Hardware, State, Task, UsageRecord
 from hub.registry.models import Repo, RepoType
 from hub.registry.selectors import resolve_revision
 
 log = logging.getLogger(__name__)
 MAX_REPLICAS = 8
+ROLL_TASK, ROLL_QUEUE = "workers.endpoints.roll", "cpu"
 AWAKE = (State.INITIALIZING, State.RUNNING)
 
 
@@ -247,7 +251,8 @@ def scale(
 
 def update_revision(*, endpoint: Endpoint, user: User, revision: str, token_role: str = TokenRole.WRITE) -> Endpoint:
     """Rolling update: replicas warm the new commit (loaded next to the old one) while the old keeps serving;
-    once a warm-up request on the new commit answers, requests switch to it (services.reconcile)."""
+    once the warm-up requests on the new commit answer, requests switch to it (hub.endpoints.rolling, in a worker).
+    """
     _check_manage(user, endpoint.namespace, token_role)
     commit = resolve_revision(endpoint.repo, revision)
     if commit.sha == endpoint.commit_sha:
@@ -263,21 +268,34 @@ def update_revision(*, endpoint: Endpoint, user: User, revision: str, token_role
     Endpoint.objects.filter(pk=endpoint.pk).update(revision=revision, pending_commit_sha=commit.sha)
     endpoint.revision, endpoint.pending_commit_sha = revision, commit.sha
     add_event(endpoint, EndpointEvent.REVISION, f"rolling update to {commit.sha[:12]} started", commit=commit.sha)
+    pk, sha = endpoint.pk, commit.sha
+    transaction.on_commit(lambda: send_roll(pk, sha))
     return endpoint
 
 
+def send_roll(endpoint_id: int, commit: str) -> None:
+    """The warm-up runs in a worker (hub.endpoints.rolling via workers.endpoints.roll), never in the web request."""
+    app.send_task(ROLL_TASK, kwargs={"endpoint_id": endpoint_id, "commit": commit}, queue=ROLL_QUEUE)
+
+
 def finish_rolling_update(endpoint: Endpoint, sha: str, *, ok: bool, error: str = "") -> None:
+    """Switch to `sha` (ok) or keep the old commit and record `error`; a no-op unless `sha` is still pending."""
     if ok:
         moved = Endpoint.objects.filter(pk=endpoint.pk, pending_commit_sha=sha).update(
-            commit_sha=sha, pending_commit_sha=""
+            commit_sha=sha, pending_commit_sha="", updated_at=timezone.now()
         )
         if moved:
             endpoint.commit_sha, endpoint.pending_commit_sha = sha, ""
             add_event(endpoint, EndpointEvent.REVISION, f"now serving {sha[:12]}", commit=sha)
     else:
-        Endpoint.objects.filter(pk=endpoint.pk, pending_commit_sha=sha).update(pending_commit_sha="", last_error=error)
-        endpoint.pending_commit_sha = ""
-        add_event(endpoint, EndpointEvent.ERROR, f"rolling update to {sha[:12]} failed: {error}", commit=sha)
+        error = error[:4000]
+        moved = Endpoint.objects.filter(pk=endpoint.pk, pending_commit_sha=sha).update(
+            pending_commit_sha="", last_error=error, updated_at=timezone.now()
+        )
+        if moved:
+            endpoint.pending_commit_sha, endpoint.last_error = "", error
+            text = f"rolling update to {sha[:12]} failed, still serving {endpoint.commit_sha[:12]}: {error}"
+            add_event(endpoint, EndpointEvent.ERROR, text, commit=sha)
 
 
 def delete(*, endpoint: Endpoint, user: User, token_role: str = TokenRole.WRITE) -> None:
@@ -297,13 +315,19 @@ def fail(endpoint: Endpoint, error: str) -> None:
 
 def reconcile(*, now: float | None = None) -> dict[str, int]:
     """Bring the workers in line with the database: awake endpoints have their consumers (again, after a worker
-    restart); idle ones past their timeout (and min_replicas 0) scale to zero; paused and deleted ones have none.
+    restart) and autoscale between min and max replicas; idle ones past their timeout (and min_replicas 0) scale to
+    zero; paused and deleted ones have none; a rolling update whose message was lost is sent again.
     Run by celery beat (workers.endpoints.reconcile) and safe to run any time."""
     queues = scaling.worker_queues()
-    stats = {"scaled_to_zero": 0, "restored": 0, "released": 0}
+    stats = {"scaled_to_zero": 0, "restored": 0, "released": 0, "autoscaled": 0, "rolls_resent": 0}
     now_dt = timezone.now() if now is None else datetime.fromtimestamp(now, tz=UTC)
     live = {e.celery_queue: e for e in Endpoint.objects.select_related("namespace")}
+    awake = [name for name, e in live.items() if e.state in AWAKE]
+    waiting = autoscale.backlogs(awake) if scaling.has_remote_control() else {}
+    policy = autoscale.Policy.from_settings()
     for endpoint in live.values():
+        if endpoint.pending_commit_sha and _resend_roll(endpoint, now_dt):
+            stats["rolls_resent"] += 1
         idle_since = endpoint.last_request_at or endpoint.state_changed_at
         idle = (now_dt - idle_since).total_seconds()
         if endpoint.state in AWAKE:
@@ -312,6 +336,14 @@ def reconcile(*, now: float | None = None) -> dict[str, int]:
                     scaling.scale(endpoint.celery_queue, 0, hardware=endpoint.hardware, queues=queues)
                     stats["scaled_to_zero"] += 1
                 continue
+            if endpoint.celery_queue in waiting:
+                workers = len(scaling.serving_workers(queues, endpoint.hardware))
+                measured = autoscale.measure(
+                    endpoint, backlog=waiting[endpoint.celery_queue], workers=workers, now=now_dt, policy=policy
+                )
+                want, why = autoscale.decide(measured, policy)
+                if want != endpoint.replicas and _autoscale(endpoint, want, why, measured):
+                    stats["autoscaled"] += 1
             have = len(scaling.replicas_of(endpoint.celery_queue, queues))
             if have != endpoint.replicas:
                 stats["restored"] += 1
@@ -328,6 +360,33 @@ def reconcile(*, now: float | None = None) -> dict[str, int]:
                 scaling.app.control.cancel_consumer(name, destination=[host])
                 stats["released"] += 1
     return stats
+
+
+def _autoscale(endpoint: Endpoint, want: int, why: str, measured: autoscale.Measure) -> bool:
+    """Record the policy's decision (the caller applies it to the workers); False if replicas changed meanwhile."""
+    before = endpoint.replicas
+    moved = Endpoint.objects.filter(pk=endpoint.pk, replicas=before).update(replicas=want, updated_at=timezone.now())
+    if not moved:
+        return False
+    endpoint.replicas = want
+    data = {"backlog": measured.backlog, "requests": measured.requests, "workers": measured.workers}
+    data["mean_latency_ms"] = round(measured.mean_latency_ms, 1)
+    add_event(
+        endpoint, EndpointEvent.SCALE, f"autoscaled {before} → {want}: {why}", replicas=want, autoscaled=True, **data
+    )
+    return True
+
+
+def _resend_roll(endpoint: Endpoint, now: datetime) -> bool:
+    """A pending rolling update with no news for longer than a warm-up may take: its message was lost; send again."""
+    bound = float(getattr(settings, "HUB_ENDPOINT_ROLL_RESEND_SECONDS", 660))
+    sha = endpoint.pending_commit_sha
+    last = endpoint.events.filter(data__commit=sha).aggregate(at=Max("created_at"))["at"]
+    if last is not None and (now - last).total_seconds() < bound:
+        return False
+    add_event(endpoint, EndpointEvent.INFO, f"re-sending the rolling update to {sha[:12]}", commit=sha)
+    send_roll(endpoint.pk, sha)
+    return True
 
 
 # --- metering ------------------------------------------------------------------------------------------------

@@ -95,9 +95,13 @@ def pick_device() -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
+_IMPORTS = threading.Lock()
+
+
 def model_class(task: str):
     """The transformers Auto class that loads a model for `task` (tasks sharing one share the loaded weights)."""
-    return generation.model_class() if task in GENERATIVE else encoders.model_class(task)
+    with _IMPORTS:  # transformers' lazy imports are not thread-safe: a cold replica gets many first requests at once
+        return generation.model_class() if task in GENERATIVE else encoders.model_class(task)
 
 
 def weights_key(repo_id: str, commit: str, task: str, device: torch.device, dtype) -> tuple:

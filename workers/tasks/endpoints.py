@@ -1,4 +1,5 @@
-"""Periodic endpoint reconciler: replicas back after a worker restart, idle endpoints scaled to zero."""
+"""Endpoint tasks: the periodic reconciler (replicas back after a worker restart, autoscaling, idle endpoints scaled
+to zero) and the rolling revision update's warm-up."""
 
 from __future__ import annotations
 
@@ -10,3 +11,10 @@ def reconcile() -> dict:
     from hub.endpoints.services import reconcile as run
 
     return run()
+
+
+@app.task(name="workers.endpoints.roll", ignore_result=True)
+def roll(endpoint_id: int, commit: str) -> str:
+    from hub.endpoints.rolling import roll as run
+
+    return run(endpoint_id=endpoint_id, commit=commit)
