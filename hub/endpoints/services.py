@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_REPLICAS = 8
 ROLL_TASK, ROLL_QUEUE = "workers.endpoints.roll", "cpu"
 AWAKE = (State.INITIALIZING, State.RUNNING)
+_wake_lock = threading.Lock()  # one wake-up at a time per process (ensure_awake)
 
 
 class Unavailable(HubError):
@@ -167,21 +169,36 @@ def start(endpoint: Endpoint, *, patience: float = 1.0) -> int:
     return count
 
 
-def ensure_awake(endpoint: Endpoint) -> None:
-    """Before dispatching a request: wake an endpoint scaled to zero; refuse a paused or failed one."""
-    if endpoint.state == State.RUNNING:
-        return
+def _check_serving(endpoint: Endpoint) -> bool:
+    """True when requests can be queued now (running, or initializing: its consumers were added when it woke)."""
+    if endpoint.state in AWAKE:
+        return True
     if endpoint.state == State.PAUSED:
         raise Unavailable(f"Endpoint {endpoint.full_name} is paused; resume it to serve requests.", code="paused")
     if endpoint.state == State.FAILED:
         raise Unavailable(f"Endpoint {endpoint.full_name} failed: {endpoint.last_error}", code="endpoint_failed")
-    # A busy worker may miss one short remote-control round; ask again with more patience before giving up.
-    if start(endpoint) == 0 and start(endpoint, patience=3.0) == 0:
-        raise Unavailable(
-            "No inference worker is available to serve this endpoint; start one with "
-            "`celery -A hub worker -P threads -Q inference`.",
-            code="no_replica",
-        )
+    return False
+
+
+def ensure_awake(endpoint: Endpoint) -> None:
+    """Before dispatching a request: wake an endpoint scaled to zero; refuse a paused or failed one.
+
+    Concurrent requests to a sleeping endpoint wake it once: they take turns on a lock and look at the state again,
+    so one remote-control round adds the consumers and the others find it initializing and just queue (a round per
+    request exhausted the broker's connection pool with 32 clients)."""
+    if _check_serving(endpoint):
+        return
+    with _wake_lock:
+        endpoint.refresh_from_db()
+        if _check_serving(endpoint):
+            return
+        # A busy worker may miss one short remote-control round; ask again with more patience before giving up.
+        if start(endpoint) == 0 and start(endpoint, patience=3.0) == 0:
+            raise Unavailable(
+                "No inference worker is available to serve this endpoint; start one with "
+                "`celery -A hub worker -P threads -Q inference`.",
+                code="no_replica",
+            )
 
 
 def note_answer(endpoint: Endpoint) -> None:
