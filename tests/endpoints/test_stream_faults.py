@@ -139,3 +139,49 @@ def test_a_quiet_subscription_yields_heartbeats_between_events(broker, tmp_path,
     events = list(streams.subscribe(rid, timeout_s=10, idle_s=0.2))
     assert events[0] == {"type": "token", "text": "a"} and events[-1]["type"] == "done"
     assert set(map(type, events[1:-1])) == {type(None)}  # one None per quiet interval (timing decides how many)
+
+
+def test_a_client_that_disconnects_mid_stream_stops_the_generation(slow_hub):
+    """Closing the connection mid-stream cancels the request: the worker's decoding loop stops (its model is free
+    for the next request long before the abandoned generation would have ended) and the usage says cancelled."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    from hub.endpoints.models import UsageRecord
+
+    abandoned = 1000  # tokens: 50 s at 50 ms each if nothing stopped it
+    host = urlsplit(slow_hub["url"])
+    body = json.dumps(
+        {"model": "alice/chat", "messages": MESSAGES, "max_tokens": abandoned, "temperature": 1.0, "stream": True}
+    ).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host.netloc}\r\nAuthorization: Bearer {slow_hub['token']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    sock = socket.create_connection((host.hostname, host.port), timeout=60)
+    sock.sendall(head + body)
+    seen = b""
+    while seen.count(b"data:") < 4:  # a few chunks: the worker is generating
+        chunk = sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    assert seen.startswith(b"HTTP/1.1 200"), seen[:200]
+    sock.shutdown(socket.SHUT_RDWR)  # the client goes away
+    sock.close()
+
+    records = UsageRecord.objects.filter(endpoint=slow_hub["chat"], stream=True)
+    deadline = time.monotonic() + 30
+    while not records.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [r.status for r in records] == [UsageRecord.CANCELLED]
+
+    # The same model serves a short request next; had the abandoned generation kept running, its batcher would hold
+    # the model for the rest of its ~50 s.
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{slow_hub['url']}/v1", api_key=slow_hub["token"], max_retries=0, timeout=120)
+    started = time.monotonic()
+    reply = client.chat.completions.create(model="alice/chat", messages=MESSAGES, max_tokens=5, seed=1)
+    assert reply.choices[0].message.content is not None
+    assert time.monotonic() - started < 30, "the abandoned generation kept the model busy"
