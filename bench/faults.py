@@ -34,7 +34,7 @@ FAULTS = {
 SLOW = {"a", "b"}
 PATHS = {
     "a": "tests/jobs/test_worker_jobs.py",
-    "b": "tests/jobs/test_worker_jobs.py",
+    "b": "tests/jobs/test_worker_jobs.py tests/reliability/test_redis_restart.py",
     "c": "tests/reliability/test_web_killed.py",
     "d": "tests/registry/test_concurrency.py tests/reliability/test_http_concurrency.py",
     "e": "tests/reliability/test_storage_failure.py",
