@@ -125,6 +125,7 @@ def _report_cells(rows: list[dict]) -> list[dict]:
         cells.append(
             {
                 "name": row.get("name", "?"),
+                "notes": str(row.get("notes") or ""),
                 "metric": number(row.get("metric")),
                 "retention": number(row.get("retention")),
                 "latency": number(row.get("latency_p50_ms_b1")),

@@ -185,10 +185,13 @@ def test_compression_report_becomes_a_table_and_chart_data(signed_in, alice):
          "size_bytes": 90_000_000, "retention": 1.0},
         {"name": "int8", "metric": 0.9, "latency_p50_ms_b1": 6.1, "throughput_b32": 900.0, "params": 22_000_000,
          "size_bytes": 25_000_000, "retention": 0.989},
+        {"name": "narrow", "metric": 0.88, "latency_p50_ms_b1": 5.0, "throughput_b32": 950.0, "params": 15_000_000,
+         "size_bytes": 60_000_000, "retention": 0.967, "notes": "student: 3 of 6 layers, FFN 768 of 1536"},
     ]  # fmt: skip
     job = make_job(alice, kind=JobKind.LADDER, status=JobStatus.SUCCEEDED, report={"rows": rows, "metric_name": "f1"})
     html = signed_in.get(f"/jobs/{job.pk}").content.decode()
     assert '<th scope="row">int8</th><td class="num">0.9</td><td class="num">0.989</td>' in html
+    assert '<th scope="row">narrow<br><small class="muted">student: 3 of 6 layers, FFN 768 of 1536</small></th>' in html
     assert 'id="report-chart"' in html and "23.8\xa0MB" in html
     assert data_block(html)["report"]["metric_name"] == "f1"
 
