@@ -61,6 +61,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid → (parent pid, command name, CPU seconds used so far: user + system) for every process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return stats
+
+
+def cpu_by_part(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each part: a process and its descendants (gunicorn's workers), plus Redis and Postgres."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    totals = {}
+    for part, root in roots.items():
+        todo, seen = [root], 0.0
+        while todo:
+            pid = todo.pop()
+            seen += stats.get(pid, (0, "", 0.0))[2]
+            todo += children.get(pid, [])
+        totals[part] = seen
+    totals["redis"] = sum(cpu for _, name, cpu in stats.values() if name.startswith("redis-server"))
+    totals["postgres"] = sum(cpu for _, name, cpu in stats.values() if name.startswith("postgres"))
+    return totals
+
+
 def bench_texts(n: int) -> list[str]:
     from workers.sample_data import bbc_news_rows, sample
 
@@ -77,12 +113,14 @@ def in_process(folder: Path, texts: list[str]) -> dict:
     loaded = load(folder, "feature-extraction")
     encoders._forward(loaded, texts[:8], [{}] * 8)  # warm up
     throughput = {}
+    cpu_ms = {}
     for batch in (1, 8, 16, 32, 64):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(texts), batch):
             chunk = texts[i : i + batch]
             encoders._forward(loaded, chunk, [{}] * len(chunk))
         throughput[batch] = len(texts) / (time.perf_counter() - started)
+        cpu_ms[batch] = (time.process_time() - cpu) * 1000 / len(texts)
         log(f"(a) in-process batch {batch}: {throughput[batch]:.0f} texts/s")
     latencies = []
     for text in texts[:100]:
@@ -90,7 +128,8 @@ def in_process(folder: Path, texts: list[str]) -> dict:
         encoders._forward(loaded, [text], [{}])
         latencies.append((time.perf_counter() - started) * 1000)
     best = max(throughput, key=throughput.get)
-    return {"throughput": throughput, "best_batch": best, "best": throughput[best], "p50_ms": p50(latencies)}
+    return {"throughput": throughput, "best_batch": best, "best": throughput[best], "p50_ms": p50(latencies),
+            "cpu_ms": cpu_ms}  # fmt: skip
 
 
 # --- (b) naive server -----------------------------------------------------------------------------------------
@@ -334,8 +373,12 @@ def hub_embeddings(hub: Hub, texts: list[str], clients: int) -> dict:
     load_test(lambda: Client(hub.port, hub.token), send, texts[:64], clients)  # warm up
     one = load_test(lambda: Client(hub.port, hub.token), send, texts[:100], 1)
     curve = {1: one}
+    roots = {"web (gunicorn)": hub.processes[1].pid, "serving worker (Celery)": hub.processes[0].pid}
     for n in (8, clients):
+        before = cpu_by_part(roots)
         curve[n] = load_test(lambda: Client(hub.port, hub.token), send, texts, n)
+        after = cpu_by_part(roots)
+        curve[n]["cpu_ms"] = {part: (after[part] - before[part]) * 1000 / len(texts) for part in after}
         log(f"(c) hub: {curve[n]['throughput']:.0f} texts/s at {n} clients, p50 {curve[n]['p50_ms']:.1f} ms")
     log(f"(c) hub alone: p50 {one['p50_ms']:.1f} ms; first request (cold start) {cold_ms:.0f} ms")
     return {"throughput": curve[clients]["throughput"], "p50_ms": one["p50_ms"], "curve": curve, "cold_ms": cold_ms}
@@ -469,6 +512,14 @@ def report(figures: dict, args, out: Path | None) -> str:
         for n, point in c["curve"].items():
             lines.append(f"| (c) hub, {n} client{'s' if n > 1 else ''} | {point['throughput']:.0f} | "
                          f"{point['p50_ms']:.1f} |")  # fmt: skip
+    if c and "cpu_ms" in c["curve"].get(args.clients, {}):
+        parts = c["curve"][args.clients]["cpu_ms"]
+        model = a["cpu_ms"][a["best_batch"]]
+        lines += ["", f"CPU time per text at {args.clients} clients (whole machine: every process of each part; the "
+                  f"model's own share is (a)'s CPU per text at batch {a['best_batch']}: {model:.1f} ms):", "",
+                  "| part | CPU ms per request |", "|---|---:|"]  # fmt: skip
+        lines += [f"| {part} | {ms:.1f} |" for part, ms in parts.items()]
+        lines.append(f"| **all** | **{sum(parts.values()):.1f}** |")
     lines += ["", "| ratio | measured | target |", "|---|---:|---:|"]
     if c:
         lines += [
