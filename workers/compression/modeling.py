@@ -82,11 +82,16 @@ def layer_subset(model, keep_layers: list[int]):
             state[key] = value.clone()
         elif int(match.group(1)) in remap:
             state[f"{prefix}{remap[int(match.group(1))]}.{match.group(2)}"] = value.clone()
+    return load_student(student, state, what="layer subset")
+
+
+def load_student(student, state: dict, *, what: str):
+    """Load a derived model's weights strictly (buffers and a tied LM head aside), tie them, and return it in eval."""
     missing, unexpected = student.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith(("position_ids", "lm_head.weight"))]
     if missing or unexpected:
-        raise RuntimeError(f"layer subset lost weights: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    if getattr(config, "tie_word_embeddings", False):
+        raise RuntimeError(f"{what} lost weights: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if getattr(student.config, "tie_word_embeddings", False):
         student.tie_weights()
     return student.eval()
 

@@ -57,14 +57,7 @@ def narrow(model, *, intermediate_size: int | None = None, num_heads: int | None
         new_config.num_attention_heads = num_heads
         if num_heads % config.num_key_value_heads:
             new_config.num_key_value_heads = num_heads
-    student = model.__class__(new_config)
-    missing, unexpected = student.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith(("position_ids", "lm_head.weight"))]
-    if missing or unexpected:
-        raise RuntimeError(f"narrowing lost weights: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    if getattr(new_config, "tie_word_embeddings", False):
-        student.tie_weights()
-    return student.eval()
+    return modeling.load_student(model.__class__(new_config), state, what="narrowing")
 
 
 def head_dim(config) -> int:
