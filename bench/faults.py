@@ -38,7 +38,7 @@ PATHS = {
     "c": "tests/reliability/test_web_killed.py",
     "d": "tests/registry/test_concurrency.py tests/reliability/test_http_concurrency.py",
     "e": "tests/reliability/test_storage_failure.py",
-    "f": "tests/reliability/test_database_drop.py",
+    "f": "tests/reliability/test_database_drop.py tests/reliability/test_connection_pool.py",
 }
 
 # --- pytest plugin (loaded in the pytest process with -p bench.faults) -------------------------------------
