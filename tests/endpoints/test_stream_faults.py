@@ -24,7 +24,30 @@ def slow_hub(live_server, serving_worker, alice, make_token, model_repo, make_en
     settings.HUB_INFERENCE_TIMEOUT = 90  # far past the bounded waits below: only liveness can end the stream in time
     worker = serving_worker()
     chat = make_endpoint(alice, model_repo(alice, "llm"), "chat", name="chat")
+    pin(chat, worker)
     return {"url": live_server.url, "token": make_token(alice, "read"), "chat": chat, "worker": worker}
+
+
+def pin(endpoint, worker) -> None:
+    """Make `worker` the endpoint's only replica: another serving worker of the session (tests/conftest.py's
+    celery_worker consumes `inference` too) may have been picked, and it has no token delay and is not killed."""
+    from hub.celery import app
+    from hub.endpoints import scaling
+
+    queue = endpoint.celery_queue
+    deadline = time.monotonic() + 60  # a busy machine: workers may miss a remote-control round
+    while True:
+        replicas = scaling.replicas_of(queue, scaling.worker_queues(patience=5))
+        if replicas == [worker.hostname]:
+            return
+        assert time.monotonic() < deadline, f"could not pin {queue} to {worker.hostname}: {replicas}"
+        if worker.hostname not in replicas:
+            app.control.add_consumer(
+                queue, exchange=queue, routing_key=queue, destination=[worker.hostname], reply=True, timeout=5
+            )
+        others = [h for h in replicas if h != worker.hostname]
+        if others:
+            app.control.cancel_consumer(queue, destination=others, reply=True, timeout=5)
 
 
 def openai_stream(hub):
