@@ -72,7 +72,12 @@ class HubServer:
             except requests.RequestException:
                 return False
 
-        wait_for(healthy, timeout=120, what="the hub to answer", interval=0.3)
+        try:
+            wait_for(healthy, timeout=120, what="the hub to answer", interval=0.3)
+        except BaseException:  # one that never answered must not outlive the test: fixtures stop started ones only
+            if self.process.poll() is None:
+                self.kill()
+            raise
 
     def kill(self) -> None:
         """SIGKILL the master and every worker at once: no cleanup code runs, as on a crash or an OOM kill."""
