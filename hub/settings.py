@@ -264,6 +264,9 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 # --- Inference endpoints ---------------------------------------------------------------------------------
 HUB_INFERENCE_TIMEOUT = envint("HUB_INFERENCE_TIMEOUT", 120)  # seconds a request may wait (incl. a cold start)
 HUB_INFERENCE_RATE_LIMIT = env("HUB_INFERENCE_RATE_LIMIT", "600/minute")  # per token; "" = no limit
+# Encoder requests of one web process travel to the worker in groups, at most this many groups in flight per endpoint
+# (hub.endpoints.coalesce); 0 sends one task per request.
+HUB_INFERENCE_COALESCE_LANES = envint("HUB_INFERENCE_COALESCE_LANES", 2)
 HUB_ENDPOINT_CONTROL_TIMEOUT = float(env("HUB_ENDPOINT_CONTROL_TIMEOUT", "1.0"))  # Celery remote-control replies
 # Rolling revision updates: the new commit's warm-up may take this long; the reconciler re-sends a lost one after.
 HUB_ENDPOINT_WARMUP_TIMEOUT = envint("HUB_ENDPOINT_WARMUP_TIMEOUT", 600)

@@ -22,7 +22,7 @@ from hub.accounts.models import ApiToken, User
 from hub.celery import app
 from hub.core import ratelimit
 from hub.core.errors import HubError, Invalid, Unauthenticated
-from hub.endpoints import scaling, services
+from hub.endpoints import coalesce, scaling, services
 from hub.endpoints.models import Endpoint, UsageRecord
 from hub.endpoints.services import Unavailable
 
@@ -88,14 +88,12 @@ def _spec(endpoint: Endpoint, task: str, commit: str | None = None) -> dict:
     }
 
 
+def _request(inputs: object, parameters: dict, stream: bool, deadline: float) -> dict:
+    return {"id": uuid.uuid4().hex, "inputs": inputs, "parameters": parameters, "stream": stream, "deadline": deadline}
+
+
 def _send(endpoint: Endpoint, task: str, inputs: object, parameters: dict, *, stream: bool, deadline: float):
-    request = {
-        "id": uuid.uuid4().hex,
-        "inputs": inputs,
-        "parameters": parameters,
-        "stream": stream,
-        "deadline": deadline,
-    }
+    request = _request(inputs, parameters, stream, deadline)
     result = app.send_task(
         TASK_NAME,
         kwargs={"spec": _spec(endpoint, task), "request": request},
@@ -169,9 +167,18 @@ def run(
     body: dict = {}
     try:
         services.ensure_awake(endpoint)
-        _, result = _send(endpoint, task, inputs, parameters, stream=False, deadline=deadline)
         try:
-            body = _wait(result, deadline) or {}
+            if coalesce.enabled(task):  # sent together with this process's concurrent requests for the endpoint
+                queue = scaling.request_queue(endpoint.celery_queue)
+                body = coalesce.call(
+                    queue, _spec(endpoint, task), _request(inputs, parameters, False, deadline), deadline
+                )
+            else:
+                _, result = _send(endpoint, task, inputs, parameters, stream=False, deadline=deadline)
+                try:
+                    body = _wait(result, deadline) or {}
+                finally:
+                    coalesce._forget(result)
         except HubError as exc:
             status = UsageRecord.TIMEOUT if isinstance(exc, Timeout) else UsageRecord.ERROR
             raise

@@ -123,3 +123,17 @@ def test_concurrent_first_requests_load_a_model_once():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: cache.get("m", load), range(8)))
     assert len(loads) == 1 and sorted(r[1] for r in results) == [0.0] * 7 + [100.0]
+
+
+def test_requests_submitted_together_share_a_batch_and_the_rest_carries_over():
+    log, gate = [], threading.Event()
+    batcher = echo_batcher(log, gate, max_batch_size=4, max_wait_ms=0)
+    busy = batcher.submit("busy")
+    while not busy.running():
+        time.sleep(0.001)
+    group = batcher.submit_many(list("abcdef"), deadlines=[None] * 6)
+    late = batcher.submit("late")
+    gate.set()
+    assert [f.result(5) for f in group] == [("a", 4), ("b", 4), ("c", 4), ("d", 4), ("e", 3), ("f", 3)]
+    assert late.result(5) == ("late", 3)  # the carried-over two start the next batch, then the late one joins
+    assert log == [1, 4, 3]

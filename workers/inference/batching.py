@@ -44,7 +44,8 @@ class Batcher:
         self.run_batch = run_batch
         self.max_batch_size = max(1, int(max_batch_size))
         self.max_wait_s = max(0.0, float(max_wait_ms)) / 1000
-        self._queue: queue.Queue[Item | None] = queue.Queue()
+        self._queue: queue.Queue[list[Item] | None] = queue.Queue()
+        self._carry: list[Item] = []  # what did not fit in the last batch: it starts the next
         self._recent = 1.0  # moving average of the batch size: > 1 means clients arrive together
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"batcher {name}", daemon=True)
@@ -58,8 +59,17 @@ class Batcher:
         if self._closed:
             raise RuntimeError("this model was unloaded; retry the request")
         item = Item(payload=payload, deadline=deadline)
-        self._queue.put(item)
+        self._queue.put([item])
         return item.future
+
+    def submit_many(self, payloads: Sequence[Any], *, deadlines: Sequence[float | None]) -> list[Future]:
+        """Several requests queued at once, so that they land in the same batch (as far as max_batch_size allows)."""
+        if self._closed:
+            raise RuntimeError("this model was unloaded; retry the request")
+        items = [Item(payload=p, deadline=d) for p, d in zip(payloads, deadlines, strict=True)]
+        if items:
+            self._queue.put(items)
+        return [item.future for item in items]
 
     def close(self) -> None:
         """Stop after the queued requests have run (the model is being evicted)."""
@@ -67,21 +77,25 @@ class Batcher:
         self._queue.put(None)
 
     def _collect(self) -> list[Item] | None:
-        first = self._queue.get()
-        if first is None:
-            return None
-        batch = [first]
+        batch, self._carry = self._carry, []
+        if not batch:
+            first = self._queue.get()
+            if first is None:
+                return None
+            batch = list(first)
         wait_until = time.monotonic() + (self.max_wait_s if self._recent > 1.2 else 0.0)
         while len(batch) < self.max_batch_size:
             try:
                 remaining = wait_until - time.monotonic()
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                items = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is None:
+            if items is None:
                 self._queue.put(None)  # close after this batch
                 break
-            batch.append(item)
+            batch.extend(items)
+        if len(batch) > self.max_batch_size:
+            batch, self._carry = batch[: self.max_batch_size], batch[self.max_batch_size :]
         return batch
 
     def _loop(self) -> None:

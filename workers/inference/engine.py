@@ -311,6 +311,67 @@ class Engine:
                 emit({"type": "done", "finish_reason": result["finish_reason"], "usage": result["usage"]})
         return reply
 
+    def infer_many(self, spec: dict, requests: list) -> list[dict]:
+        """Several non-streaming requests for one model, sent together by a web process (hub.endpoints.coalesce).
+
+        All are submitted to the batcher before any is awaited, so they share forward passes. One result per
+        request, in order: {"ok": <the reply infer() returns>} or {"error": {"type", "message"}}, so that one bad
+        input fails alone. Streaming requests are refused here (they need their own task and event channel).
+        """
+        if not isinstance(requests, list) or not requests:
+            raise ValueError("'requests' must be a non-empty list")
+        try:
+            loaded, load_ms = self.model_for(spec)
+        except BaseException as exc:
+            return [_failure(exc)] * len(requests)
+        prepare = generation.prepare if loaded.task in GENERATIVE else encoders.prepare
+        out: list[dict | None] = [None] * len(requests)
+        payloads, deadlines, slots = [], [], []
+        for i, raw in enumerate(requests):
+            try:
+                request = validate_request(raw)
+                if request["stream"]:
+                    raise ValueError("a streaming request cannot be sent in a group")
+                if request["deadline"] is not None and time.time() > request["deadline"]:
+                    raise TimeoutError("the request timed out before it could run")
+                if request["warmup"]:
+                    out[i] = {"ok": {"outputs": None, "usage": {}, "load_ms": round(load_ms, 3), "batch_size": 0}}
+                    continue
+                payload = prepare(loaded, request["inputs"], request["parameters"])
+                if loaded.task in GENERATIVE:
+                    payload.emit, payload.is_cancelled, payload.deadline = None, None, request["deadline"]
+                payloads.append(payload)
+                deadlines.append(request["deadline"])
+                slots.append(i)
+            except Exception as exc:
+                out[i] = _failure(exc)
+        futures = loaded.batcher.submit_many(payloads, deadlines=deadlines) if payloads else []
+        for i, future, deadline in zip(slots, futures, deadlines, strict=True):
+            wait = None if deadline is None else max(0.0, deadline - time.time()) + 5.0
+            try:
+                result = future.result(timeout=wait)
+            except TimeoutError:
+                future.cancel()
+                out[i] = _failure(TimeoutError("the request timed out"))
+                continue
+            except Exception as exc:
+                out[i] = _failure(exc)
+                continue
+            reply = {"outputs": result["outputs"], "usage": result["usage"], "load_ms": round(load_ms, 3),
+                     "batch_size": result["batch_size"]}  # fmt: skip
+            if "finish_reason" in result:
+                reply["finish_reason"] = result["finish_reason"]
+            out[i] = {"ok": reply}
+        return out
+
+
+def _failure(exc: BaseException) -> dict:
+    """One request's error in infer_many's results: ValueError and TimeoutError keep their (safe) message."""
+    kind = "ValueError" if isinstance(exc, ValueError) else "TimeoutError" if isinstance(exc, TimeoutError) else ""
+    if not kind:
+        log.error("inference failed", exc_info=exc)
+    return {"error": {"type": kind or "RuntimeError", "message": user_message(exc)}}
+
 
 def user_message(exc: BaseException) -> str:
     if isinstance(exc, ValueError | TimeoutError):

@@ -55,3 +55,12 @@ def run(spec: dict, request: dict) -> dict:
         return engine().infer(spec, request, emit=emit, is_cancelled=cancelled)
     except ValueError as exc:  # from torch or transformers too: keep the type and the message, never a traceback
         raise ValueError(str(exc)) from None
+
+
+@app.task(name="workers.inference.run_many")
+def run_many(spec: dict, requests: list) -> list:
+    """Several non-streaming requests for one endpoint, grouped by a web process (hub.endpoints.coalesce): they are
+    batched together; one {"ok": reply} or {"error": {"type", "message"}} per request, in order."""
+    if not isinstance(requests, list) or not requests or len(requests) > 1024:
+        raise ValueError("'requests' must be a list of 1 to 1024 requests")
+    return engine().infer_many(spec, requests)
