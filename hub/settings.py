@@ -267,6 +267,12 @@ HUB_INFERENCE_RATE_LIMIT = env("HUB_INFERENCE_RATE_LIMIT", "600/minute")  # per 
 # Encoder requests of one web process travel to the worker in groups, at most this many groups in flight per endpoint
 # (hub.endpoints.coalesce); 0 sends one task per request.
 HUB_INFERENCE_COALESCE_LANES = envint("HUB_INFERENCE_COALESCE_LANES", 2)
+# Usage is written in batches (hub.endpoints.metering): every this many ms, or at once when this many records wait.
+HUB_USAGE_FLUSH_MS = envint("HUB_USAGE_FLUSH_MS", 200)  # 0 = one INSERT per request
+HUB_USAGE_BATCH = envint("HUB_USAGE_BATCH", 256)
+# Token and endpoint lookups are cached per process, invalidated at once by an access stamp in Redis (hub.core.stamp);
+# this bounds an entry's age (the only bound without Redis, where it defaults to 1 s). 0 = no cache.
+HUB_LOOKUP_CACHE_S = float(env("HUB_LOOKUP_CACHE_S", "5" if CELERY_BROKER_URL.startswith("redis") else "1"))
 HUB_ENDPOINT_CONTROL_TIMEOUT = float(env("HUB_ENDPOINT_CONTROL_TIMEOUT", "1.0"))  # Celery remote-control replies
 # Rolling revision updates: the new commit's warm-up may take this long; the reconciler re-sends a lost one after.
 HUB_ENDPOINT_WARMUP_TIMEOUT = envint("HUB_ENDPOINT_WARMUP_TIMEOUT", 600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as _copy
 import hashlib
 import hmac
 import secrets
@@ -13,9 +14,11 @@ from django.utils import timezone
 from hub.accounts.models import ApiToken, Membership, Namespace, Organisation, Role, TokenRole, User
 from hub.core.errors import Conflict, Invalid, NotFound
 from hub.core.names import validate_namespace_name
+from hub.core.stamp import LookupCache
 
 TOKEN_PREFIX = "hf_"  # huggingface_hub and the hf CLI accept any token; this prefix keeps their hints right
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # do not write on every request
+_TOKENS = LookupCache()  # sha256 digest → active ApiToken with its user (authenticate_token)
 
 
 def hash_token(plaintext: str) -> str:
@@ -86,23 +89,35 @@ def issue_token(*, user: User, name: str, role: str = TokenRole.READ) -> tuple[A
 def revoke_token(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        token.save(update_fields=["revoked_at"])  # post_save bumps the access stamp: cached copies die now
     return token
 
 
 def authenticate_token(plaintext: str) -> ApiToken | None:
-    """The active token with this plaintext, or None. Records when it was last used."""
+    """The active token with this plaintext (its user loaded), or None. Records when it was last used.
+
+    Active tokens are cached per process under the access stamp (hub.core.stamp): revoking the token or
+    deactivating its user bumps the stamp, so the very next request sees it. Unknown tokens are never cached."""
     if not plaintext or len(plaintext) > 200:
         return None
     digest = hash_token(plaintext)
-    token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
-    # The lookup is by an indexed hash of a high-entropy secret; compare again in constant time anyway.
-    if token is None or not hmac.compare_digest(token.key_hash, digest):
-        return None
-    if token.revoked_at is not None or not token.user.is_active:
+
+    def load() -> ApiToken | None:
+        token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
+        # The lookup is by an indexed hash of a high-entropy secret; compare again in constant time anyway.
+        if token is None or not hmac.compare_digest(token.key_hash, digest):
+            return None
+        if token.revoked_at is not None or not token.user.is_active:
+            return None
+        return token
+
+    token = _TOKENS.get_or_load(digest, load)
+    if token is None:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)  # bookkeeping: no stamp bump
+        token.last_used_at = now  # on the cached row too, so this process writes once per resolution
+    copy = _copy.copy(token)
+    copy.user = _copy.copy(token.user)  # callers get their own rows; the cached ones stay as loaded
+    return copy

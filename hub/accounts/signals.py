@@ -6,6 +6,9 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from hub.accounts.models import Namespace, User
+from hub.core import signals as access_signals
+
+access_signals.connect()  # tokens, users, memberships, repos, endpoints… bump the access stamp
 
 
 @receiver(post_save, sender=User)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Max
 
 from hub.celery import app
+from hub.endpoints import metering
 from hub.endpoints.models import Endpoint, EndpointEvent, UsageRecord
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def backlogs(queues: list[str]) -> dict[str, int]:
 
 
 def measure(endpoint: Endpoint, *, backlog: int, workers: int, now: datetime, policy: Policy) -> Measure:
+    metering.flush()  # this process's pending records; other processes' land within HUB_USAGE_FLUSH_MS
     since = now - timedelta(seconds=policy.window_s)
     traffic = UsageRecord.objects.filter(endpoint=endpoint, created_at__gte=since, created_at__lte=now).aggregate(
         requests=Count("id"), latency=Avg("latency_ms")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import copy
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Avg, Count, Q, QuerySet, Sum
@@ -11,6 +12,8 @@ from django.utils import timezone
 from hub.accounts.models import User
 from hub.accounts.selectors import namespace_role, readable_namespace_ids
 from hub.core.errors import NotFound
+from hub.core.stamp import MAX_ENTRIES, LookupCache
+from hub.endpoints import metering
 from hub.endpoints.models import GENERATIVE_TASKS, Endpoint, State, Task, UsageRecord
 from hub.registry.models import RepoType
 from hub.registry.selectors import can_read
@@ -24,6 +27,11 @@ COMPATIBLE = {
     "fill-mask": frozenset({Task.FILL_MASK}),
     "token-classification": frozenset({Task.TOKEN_CLASSIFICATION}),
 }
+
+# Successful lookups per (caller, arguments), valid under the access stamp (hub.core.stamp); NotFound is not cached.
+_LOOKUPS = LookupCache()
+# endpoint pk → when this process last recorded a request (note_answer); cached rows do not see that write.
+_LAST_REQUEST: dict[int, datetime] = {}
 
 
 def endpoint_not_found(name: str) -> NotFound:
@@ -52,14 +60,18 @@ def get_endpoint(user: User | AnonymousUser, namespace: str, name: str) -> Endpo
     full = f"{namespace}/{name}"
     if "\x00" in full:
         raise endpoint_not_found(full)
-    endpoint = (
-        Endpoint.objects.select_related("namespace", "repo", "repo__namespace")
-        .filter(namespace__name__iexact=namespace, name__iexact=name)
-        .first()
-    )
-    if endpoint is None or not can_use(user, endpoint):
-        raise endpoint_not_found(full)
-    return endpoint
+
+    def load() -> Endpoint:
+        endpoint = (
+            Endpoint.objects.select_related("namespace", "repo", "repo__namespace")
+            .filter(namespace__name__iexact=namespace, name__iexact=name)
+            .first()
+        )
+        if endpoint is None or not can_use(user, endpoint):
+            raise endpoint_not_found(full)
+        return endpoint
+
+    return _own_copy(_LOOKUPS.get_or_load(("endpoint", _caller(user), _fold(namespace), _fold(name)), load))
 
 
 def endpoint_for_model(user: User | AnonymousUser, model: str, kind: str) -> Endpoint:
@@ -68,6 +80,11 @@ def endpoint_for_model(user: User | AnonymousUser, model: str, kind: str) -> End
     awake first, newest first). A readable repo with no endpoint is a 404 that says how to create one."""
     if not isinstance(model, str) or not model or "\x00" in model or len(model) > 300:
         raise NotFound("The model field must name an endpoint or a model repo.", code="model_not_found")
+    key = ("model", _caller(user), _fold(model), kind)
+    return _own_copy(_LOOKUPS.get_or_load(key, lambda: _endpoint_for_model(user, model, kind)))
+
+
+def _endpoint_for_model(user: User | AnonymousUser, model: str, kind: str) -> Endpoint:
     tasks = COMPATIBLE.get(kind, frozenset(Task.values))
     owner, _, name = model.partition("/")
     if name:
@@ -97,6 +114,37 @@ def endpoint_for_model(user: User | AnonymousUser, model: str, kind: str) -> End
         return (e.namespace_id not in own, e.state == State.PAUSED, e.state != State.RUNNING, -e.created_at.timestamp())
 
     return min(candidates, key=rank)
+
+
+def _caller(user: User | AnonymousUser) -> int | None:
+    return user.pk if user.is_authenticated else None
+
+
+def _fold(text: str) -> str:
+    # The database matches names with iexact; fold only ASCII, where lower() and the database surely agree.
+    return text.lower() if text.isascii() else text
+
+
+def _own_copy(endpoint: Endpoint) -> Endpoint:
+    """A copy of a cached endpoint (and its loaded namespace and repo) that the caller may change freely
+    (ensure_awake refreshes it, note_answer and transition set fields on it)."""
+    own = copy.copy(endpoint)
+    own.namespace = copy.copy(endpoint.namespace)
+    repo = copy.copy(endpoint.repo)
+    repo.namespace = copy.copy(endpoint.repo.namespace)
+    own.repo = repo
+    seen = _LAST_REQUEST.get(endpoint.pk)
+    if seen is not None and (own.last_request_at is None or seen > own.last_request_at):
+        own.last_request_at = seen
+    return own
+
+
+def remember_last_request(endpoint: Endpoint) -> None:
+    """note_answer recorded a request: later copies of this endpoint from the cache show it (so it writes again
+    only after its resolution, not on every request while the cached row is older)."""
+    if len(_LAST_REQUEST) >= MAX_ENTRIES:
+        _LAST_REQUEST.clear()
+    _LAST_REQUEST[endpoint.pk] = endpoint.last_request_at
 
 
 def _readable_repo(user: User | AnonymousUser, full_name: str) -> bool:
@@ -129,6 +177,7 @@ def usage_summary(records: QuerySet[UsageRecord]) -> dict:
 
 def usage(endpoint: Endpoint, *, user: User | None = None, days: int = 7) -> dict:
     """Totals, per-token totals and an hourly series over the last `days`; only `user`'s own rows when given."""
+    metering.flush()  # this process's pending records; other processes' land within HUB_USAGE_FLUSH_MS
     since = timezone.now() - timedelta(days=days)
     records = UsageRecord.objects.filter(endpoint=endpoint, created_at__gte=since)
     if user is not None:

@@ -19,9 +19,10 @@ from django.utils import timezone
 from hub.accounts.models import ApiToken, Namespace, Role, TokenRole, User
 from hub.accounts.selectors import has_role, namespace_role
 from hub.celery import app
+from hub.core import stamp
 from hub.core.errors import Conflict, Forbidden, HubError, Invalid
 from hub.core.names import validate_name
-from hub.endpoints import autoscale, scaling
+from hub.endpoints import autoscale, metering, scaling, selectors
 from hub.endpoints.models import TRANSITIONS, Endpoint, EndpointEvent, Hardware, State, Task, UsageRecord
 from hub.registry.models import Repo, RepoType
 from hub.registry.selectors import resolve_revision
@@ -94,6 +95,7 @@ def transition(endpoint: Endpoint, to: str, message: str = "", *, error: str | N
         values["last_error"] = error[:4000]
     moved = Endpoint.objects.filter(pk=endpoint.pk, state__in=sources).update(**values)
     if moved:
+        stamp.bump()  # cached lookups (hub.endpoints.selectors) see the new state on the next request
         previous = endpoint.state
         for key, value in values.items():
             setattr(endpoint, key, value)
@@ -209,8 +211,9 @@ def note_answer(endpoint: Endpoint) -> None:
         cold = (now - woke).total_seconds() * 1000
         transition(endpoint, State.RUNNING, f"running (cold start {cold:.0f} ms)", cold_start_ms=cold)
     if endpoint.last_request_at is None or now - endpoint.last_request_at > timedelta(seconds=1):
-        Endpoint.objects.filter(pk=endpoint.pk).update(last_request_at=now)
+        Endpoint.objects.filter(pk=endpoint.pk).update(last_request_at=now)  # bookkeeping: no stamp bump
         endpoint.last_request_at = now
+        selectors.remember_last_request(endpoint)
 
 
 def pause(*, endpoint: Endpoint, user: User, token_role: str = TokenRole.WRITE) -> Endpoint:
@@ -258,6 +261,7 @@ def scale(
     if idle_timeout_s is not None:
         fields["idle_timeout_s"] = _int(idle_timeout_s, "idle_timeout_s", 0, 7 * 86400)
     Endpoint.objects.filter(pk=endpoint.pk).update(**fields, updated_at=timezone.now())
+    stamp.bump()
     for key, value in fields.items():
         setattr(endpoint, key, value)
     add_event(endpoint, EndpointEvent.SCALE, f"replicas {low}–{high}, {want} while awake", **fields)
@@ -274,15 +278,18 @@ def update_revision(*, endpoint: Endpoint, user: User, revision: str, token_role
     commit = resolve_revision(endpoint.repo, revision)
     if commit.sha == endpoint.commit_sha:
         Endpoint.objects.filter(pk=endpoint.pk).update(revision=revision, pending_commit_sha="")
+        stamp.bump()
         endpoint.revision, endpoint.pending_commit_sha = revision, ""
         return endpoint
     if endpoint.state not in AWAKE:
         # Nothing is serving: switch at once.
         Endpoint.objects.filter(pk=endpoint.pk).update(revision=revision, commit_sha=commit.sha, pending_commit_sha="")
+        stamp.bump()
         endpoint.revision, endpoint.commit_sha, endpoint.pending_commit_sha = revision, commit.sha, ""
         add_event(endpoint, EndpointEvent.REVISION, f"now serving {commit.sha[:12]}", commit=commit.sha)
         return endpoint
     Endpoint.objects.filter(pk=endpoint.pk).update(revision=revision, pending_commit_sha=commit.sha)
+    stamp.bump()
     endpoint.revision, endpoint.pending_commit_sha = revision, commit.sha
     add_event(endpoint, EndpointEvent.REVISION, f"rolling update to {commit.sha[:12]} started", commit=commit.sha)
     pk, sha = endpoint.pk, commit.sha
@@ -302,6 +309,7 @@ def finish_rolling_update(endpoint: Endpoint, sha: str, *, ok: bool, error: str 
             commit_sha=sha, pending_commit_sha="", updated_at=timezone.now()
         )
         if moved:
+            stamp.bump()  # requests switch to the new commit
             endpoint.commit_sha, endpoint.pending_commit_sha = sha, ""
             add_event(endpoint, EndpointEvent.REVISION, f"now serving {sha[:12]}", commit=sha)
     else:
@@ -310,6 +318,7 @@ def finish_rolling_update(endpoint: Endpoint, sha: str, *, ok: bool, error: str 
             pending_commit_sha="", last_error=error, updated_at=timezone.now()
         )
         if moved:
+            stamp.bump()
             endpoint.pending_commit_sha, endpoint.last_error = "", error
             text = f"rolling update to {sha[:12]} failed, still serving {endpoint.commit_sha[:12]}: {error}"
             add_event(endpoint, EndpointEvent.ERROR, text, commit=sha)
@@ -385,6 +394,7 @@ def _autoscale(endpoint: Endpoint, want: int, why: str, measured: autoscale.Meas
     moved = Endpoint.objects.filter(pk=endpoint.pk, replicas=before).update(replicas=want, updated_at=timezone.now())
     if not moved:
         return False
+    stamp.bump()
     endpoint.replicas = want
     data = {"backlog": measured.backlog, "requests": measured.requests, "workers": measured.workers}
     data["mean_latency_ms"] = round(measured.mean_latency_ms, 1)
@@ -422,18 +432,20 @@ def record_usage(
     load_ms: float = 0.0,
     batch_size: int = 0,
 ) -> UsageRecord:
+    """Meter one request. Batched (hub/endpoints/metering.py): the record is written within HUB_USAGE_FLUSH_MS, at
+    once inside a transaction; readers of usage call metering.flush() first."""
     usage = usage or {}
 
     def _n(key: str) -> int:
         value = usage.get(key) or 0
         return max(int(value), 0) if isinstance(value, int | float) else 0
 
-    return UsageRecord.objects.create(
+    return metering.record(UsageRecord(
         endpoint=endpoint, user=user if user and user.is_authenticated else None, token=token, route=route,
         status=status, stream=stream, input_tokens=_n("input_tokens"), output_tokens=_n("output_tokens"),
         compute_ms=float(usage.get("compute_ms") or 0.0), latency_ms=latency_ms, load_ms=float(load_ms or 0.0),
-        batch_size=min(int(batch_size or 0), 32767),
-    )  # fmt: skip
+        batch_size=min(int(batch_size or 0), 32767), created_at=timezone.now(),
+    ))  # fmt: skip
 
 
 def monotonic_ms(start: float) -> float:

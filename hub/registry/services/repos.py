@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hub.accounts.models import Namespace, User
+from hub.core import stamp
 from hub.core.errors import Conflict, Invalid
 from hub.core.names import validate_name
 from hub.registry.models import Like, Repo, RepoLink, RepoRedirect, RepoType
@@ -92,6 +93,7 @@ def set_private(*, repo: Repo, private: bool) -> Repo:
     if not isinstance(private, bool):
         raise Invalid("private must be true or false.", code="invalid")
     Repo.objects.filter(pk=repo.pk).update(private=private)
+    stamp.bump()  # cached access lookups (hub.core.stamp) see the new visibility on the next request
     repo.private = private
     return repo
 
