@@ -127,11 +127,17 @@ class _Group:
         try:
             replies = dispatch._wait(result, deadline)
         except HubError:
+            _forget(result)
             raise
         except Exception as exc:  # the task itself failed (not one request): the same mapping as a single request
-            raise dispatch._task_error(exc) from None
-        finally:
             _forget(result)
+            raise dispatch._task_error(exc) from None
+        try:
+            self._hand_out(live, replies)
+        finally:
+            _forget(result)  # after the callers have their answers: off their critical path
+
+    def _hand_out(self, live: list[_Call], replies: object) -> None:
         if not isinstance(replies, list) or len(replies) != len(live):
             raise _failed(RuntimeError("the worker's answer did not match the requests sent"))
         for call, reply in zip(live, replies, strict=True):
