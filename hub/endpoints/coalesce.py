@@ -125,7 +125,7 @@ class _Group:
             expires=max(deadline - now, 1.0),
         )
         try:
-            replies = dispatch._wait(result, deadline)
+            replies = dispatch._wait(result, deadline, self.queue)
         except HubError:
             _forget(result)
             raise

@@ -9,6 +9,7 @@ it or the worker serving it died. An endpoint scaled to zero is woken and the re
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -117,9 +118,9 @@ def _worker_alive(result) -> bool:
     return bool(app.control.ping(destination=[host], timeout=1.0))
 
 
-def _stream_alive(result, queue: str) -> bool:
-    """For a stream that went quiet: False when its worker stopped answering, when the task ended without ending the
-    stream, or when nobody started it and no worker consumes its queue any more."""
+def _alive(result, queue: str) -> bool:
+    """For a request (or stream) that went quiet: False when its worker stopped answering, when the task ended
+    without an answer arriving, or when nobody started it and no worker consumes its queue any more."""
     if not scaling.has_remote_control():
         return True
     try:
@@ -127,14 +128,31 @@ def _stream_alive(result, queue: str) -> bool:
     except Exception:  # the result backend hiccuped: no evidence either way
         return True
     if state in ("SUCCESS", "FAILURE", "REVOKED"):
-        return False  # its done/error event would have arrived by now
+        return False  # its answer (or done/error event) would have arrived by now
     if state == "PENDING":
-        return bool(scaling.replicas_of(queue, scaling.worker_queues()))
+        return _consumed(queue)
     return _worker_alive(result)
 
 
-def _wait(result, deadline: float):
-    silent = 0  # consecutive unanswered pings: a worker busy loading a model may miss one or two
+_queues_seen: tuple[float, dict] = (0.0, {})
+_queues_lock = threading.Lock()
+QUEUES_FRESH_S = 1.5
+
+
+def _consumed(queue: str) -> bool:
+    """Whether some worker consumes `queue`. One remote-control round per process per QUEUES_FRESH_S, however many
+    requests ask (a round per waiting request would exhaust the broker's connections under load)."""
+    global _queues_seen
+    with _queues_lock:
+        at, queues = _queues_seen
+        if time.monotonic() - at > QUEUES_FRESH_S:
+            queues = scaling.worker_queues()
+            _queues_seen = (time.monotonic(), queues)
+    return bool(scaling.replicas_of(queue, queues))
+
+
+def _wait(result, deadline: float, queue: str | None = None):
+    silent = 0  # consecutive quiet intervals with no sign of a live worker: one busy loading a model may miss a ping
     while True:
         remaining = deadline - time.time()
         if remaining <= 0:
@@ -143,7 +161,8 @@ def _wait(result, deadline: float):
         try:
             return result.get(timeout=min(remaining, LIVENESS_EVERY_S), propagate=True, disable_sync_subtasks=False)
         except CeleryTimeout:
-            silent = 0 if _worker_alive(result) else silent + 1
+            alive = _alive(result, queue) if queue else _worker_alive(result)
+            silent = 0 if alive else silent + 1
             if silent >= LIVENESS_MISSES:
                 raise Unavailable(WORKER_LOST, code="worker_lost") from None
 
@@ -176,7 +195,7 @@ def run(
             else:
                 _, result = _send(endpoint, task, inputs, parameters, stream=False, deadline=deadline)
                 try:
-                    body = _wait(result, deadline) or {}
+                    body = _wait(result, deadline, scaling.request_queue(endpoint.celery_queue)) or {}
                 finally:
                     coalesce._forget(result)
         except HubError as exc:
@@ -234,7 +253,7 @@ def stream(
         try:
             for event in events:
                 if event is None:  # nothing for LIVENESS_EVERY_S: is anyone still generating?
-                    silent = 0 if _stream_alive(result, queue) else silent + 1
+                    silent = 0 if _alive(result, queue) else silent + 1
                     if silent >= LIVENESS_MISSES:
                         status = UsageRecord.ERROR
                         yield {"type": "error", "message": WORKER_LOST, "code": "worker_lost"}

@@ -91,3 +91,40 @@ def test_coalescing_can_be_switched_off(embed_hub, sent_groups, settings):
     settings.HUB_INFERENCE_COALESCE_LANES = 0
     response = _embed(embed_hub, "one task per request")
     assert response.status_code == 200 and sent_groups == []
+
+
+def test_a_worker_killed_mid_group_fails_every_caller_cleanly(
+    live_server, serving_worker, alice, make_token, model_repo, make_endpoint, settings, monkeypatch, sent_groups
+):
+    import os
+    import signal
+    import time
+
+    from tests.endpoints.test_stream_faults import pin
+
+    settings.HUB_INFERENCE_COALESCE_LANES = 1
+    settings.HUB_INFERENCE_TIMEOUT = 90  # far past the wait below: only the liveness check can end it in time
+    monkeypatch.setenv("HUB_INFERENCE_BATCH_DELAY_MS", "60000")  # the worker inherits it: every batch hangs
+    worker = serving_worker("slow-encoder")
+    endpoint = make_endpoint(alice, model_repo(alice, "embed"), "feature-extraction", name="embed")
+    pin(endpoint, worker)
+    hub = {"url": live_server.url, "headers": {"Authorization": f"Bearer {make_token(alice, 'read')}"}}
+    replies, took = [], []
+
+    def call(text):
+        started = time.monotonic()
+        replies.append(_embed(hub, text))
+        took.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=call, args=(f"text {i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.2)  # the first goes alone, the other three pile up behind it as one group
+    time.sleep(2.0)  # the worker started the first group (track_started): it is in the hanging batch
+    os.kill(worker.pid, signal.SIGKILL)
+    for thread in threads:
+        thread.join(60)
+    assert len(replies) == 4, "a request hung"
+    assert {r.status_code for r in replies} == {503}, [r.text for r in replies]
+    assert all(r.json()["error"]["code"] == "worker_lost" for r in replies)
+    assert max(took) < 45  # liveness (3 missed pings, 2 s apart) plus the groups queued behind, not the 90 s deadline

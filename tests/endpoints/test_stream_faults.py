@@ -129,7 +129,7 @@ def test_a_stream_whose_worker_is_killed_ends_with_worker_lost(slow_hub, route, 
         ("FAILURE", {}, False),
     ],
 )
-def test_a_quiet_stream_counts_as_lost_when_no_worker_can_still_serve_it(monkeypatch, state, consumers, alive):
+def test_a_quiet_request_counts_as_lost_when_no_worker_can_still_serve_it(monkeypatch, state, consumers, alive):
     from hub.endpoints import dispatch, scaling
 
     class Result:
@@ -139,7 +139,8 @@ def test_a_quiet_stream_counts_as_lost_when_no_worker_can_still_serve_it(monkeyp
     result.state = state
     monkeypatch.setattr(scaling, "has_remote_control", lambda: True)
     monkeypatch.setattr(scaling, "worker_queues", lambda **kw: consumers)
-    assert dispatch._stream_alive(result, "inference.q") is alive
+    monkeypatch.setattr(dispatch, "_queues_seen", (0.0, {}))  # no answer remembered from an earlier round
+    assert dispatch._alive(result, "inference.q") is alive
 
 
 @pytest.mark.parametrize("broker", ["redis", "files"])

@@ -9,6 +9,7 @@ token_str, sequence}]]; token-classification → [[{entity_group, score, word, s
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import torch
 
 MAX_TEXTS = 1024  # per request
 CHUNK = 64  # texts per forward pass; the batch is sorted by length first, so chunks pad little
+BATCH_DELAY_ENV = "HUB_INFERENCE_BATCH_DELAY_MS"  # tests only: makes a tiny model's batch slow enough to kill mid-way
 
 
 @dataclass
@@ -119,6 +121,9 @@ def _top_k(value: Any, default: int | None, high: int) -> int | None:
 def run_batch(loaded, items: Sequence) -> list:
     """One result per item: {"outputs", "usage", "batch_size"}."""
     started = time.perf_counter()
+    delay = os.environ.get(BATCH_DELAY_ENV, "")
+    if delay.isdigit():
+        time.sleep(int(delay) / 1000)
     flat = [(i, j, text) for i, item in enumerate(items) for j, text in enumerate(item.payload.texts)]
     order = sorted(range(len(flat)), key=lambda k: len(flat[k][2]))
     per_text: list[Any] = [None] * len(flat)
