@@ -41,7 +41,13 @@ def repo(make_repo, alice):
 
 @pytest.fixture
 def endpoint(alice, repo, make_endpoint):
-    return make_endpoint(alice, repo)
+    """A pending endpoint, whatever serving workers exist: in the full suite the session's worker consumes
+    `inference`, so a new endpoint would start initializing (and note_answer would move it to running)."""
+    made = make_endpoint(alice, repo)
+    Endpoint.objects.filter(pk=made.pk).update(state=State.PENDING)
+    stamp.bump()
+    made.refresh_from_db()
+    return made
 
 
 def queries(lookup) -> int:
