@@ -12,6 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from hub.accounts.models import TokenRole
 from hub.accounts.services import authenticate_token
+from hub.core import stamp
 from hub.core.api import json_error
 
 
@@ -28,6 +29,10 @@ class BearerTokenMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        with stamp.request_scope():
+            return self._handle(request)
+
+    def _handle(self, request: HttpRequest) -> HttpResponse:
         request.api_token = None
         plaintext = bearer_from_header(request)
         # Xet access tokens ("xet_…", issued by hub.xet) are checked by the Xet CAS views themselves.

@@ -17,6 +17,7 @@ Redis is left alone for a second, so a hung Redis costs one short timeout, not o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -119,13 +120,31 @@ def current() -> str | None:
         return str(local)
     if time.monotonic() < _redis_down_until:
         return None
+    remote = getattr(_scope, "remote", None)
+    if remote is None:
+        try:
+            remote = int(client.get(redis_key()) or 0)
+        except Exception as exc:
+            _redis_down_until = time.monotonic() + REDIS_RETRY_S
+            log.warning("could not read the access stamp from Redis (%s); lookups go to the database", exc)
+            return None
+        if getattr(_scope, "active", False):
+            _scope.remote = remote
+    return f"{local}:{remote}"
+
+
+_scope = threading.local()
+
+
+@contextlib.contextmanager
+def request_scope():
+    """One read of Redis's stamp per request (BearerTokenMiddleware): the token and the endpoint lookups of one
+    request share it. This process's own bumps still count at once (the local part is read every time)."""
+    _scope.active, _scope.remote = True, None
     try:
-        remote = client.get(redis_key())
-    except Exception as exc:
-        _redis_down_until = time.monotonic() + REDIS_RETRY_S
-        log.warning("could not read the access stamp from Redis (%s); lookups go to the database", exc)
-        return None
-    return f"{local}:{int(remote or 0)}"
+        yield
+    finally:
+        _scope.active, _scope.remote = False, None
 
 
 class LookupCache:

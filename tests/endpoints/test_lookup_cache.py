@@ -238,3 +238,28 @@ def test_the_cache_is_bounded():
     assert len(cache) == 3 and cache.get(0, now) is None and cache.get(4, now) == 4
     cache.put("none", now, None)
     assert cache.get("none", now) is None and len(cache) == 3
+
+
+def test_one_request_reads_the_redis_stamp_once(monkeypatch, alice, make_token, endpoint):
+    real = stamp._redis()
+    reads = []
+
+    class Counting:
+        def get(self, key):
+            reads.append(key)
+            return real.get(key)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(stamp, "_redis", lambda: Counting())
+    plaintext = make_token(alice)
+    with stamp.request_scope():
+        accounts.authenticate_token(plaintext)
+        selectors.get_endpoint(alice, "alice", "minilm")
+        endpoints.pause(endpoint=endpoint, user=alice)  # a bump in this process counts at once, scope or not
+        assert selectors.get_endpoint(alice, "alice", "minilm").state == State.PAUSED
+    assert len(reads) == 1
+    accounts.authenticate_token(plaintext)  # outside a request: every lookup reads it
+    selectors.get_endpoint(alice, "alice", "minilm")
+    assert len(reads) == 3
