@@ -154,6 +154,7 @@ class LookupCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, tuple[str, float, object]] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[Hashable, threading.Lock] = {}
         _caches.append(self)
 
     def __len__(self) -> int:
@@ -192,8 +193,18 @@ class LookupCache:
         value = self.get(key, stamp)
         if value is not None:
             return value  # type: ignore[return-value]
-        value = load()
-        self.put(key, stamp, value)
+        # One load per key at a time: when an entry expires under load, the threads that miss it together wait for
+        # the first one's answer instead of all querying the database (32 threads did, each every TTL).
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            value = self.get(key, stamp)
+            if value is None:
+                value = load()
+                self.put(key, stamp, value)
+        with self._lock:
+            if self._loading.get(key) is loading and not loading.locked():
+                del self._loading[key]
         return value
 
     def clear(self) -> None:

@@ -263,3 +263,26 @@ def test_one_request_reads_the_redis_stamp_once(monkeypatch, alice, make_token, 
     accounts.authenticate_token(plaintext)  # outside a request: every lookup reads it
     selectors.get_endpoint(alice, "alice", "minilm")
     assert len(reads) == 3
+
+
+def test_threads_that_miss_together_load_once():
+    import threading
+
+    cache = stamp.LookupCache()
+    calls, gate = [], threading.Event()
+
+    def load():
+        calls.append(1)
+        gate.wait(5)
+        return "answer"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_load("k", load))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # all eight are in: one loading, seven waiting for it
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == ["answer"] * 8 and len(calls) == 1
+    assert cache._loading == {}
