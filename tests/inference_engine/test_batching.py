@@ -43,12 +43,22 @@ def test_a_lone_request_does_not_wait_for_company():
 def test_after_concurrent_traffic_the_batcher_waits_up_to_max_wait_for_more():
     log, gate = [], threading.Event()
     batcher = echo_batcher(log, gate, max_batch_size=8, max_wait_ms=150)
-    batcher._recent = 4.0  # requests have been arriving together
+    batcher._recent = 4.0  # requests have been arriving together…
+    batcher._idle_since = time.monotonic()  # …and a batch just ended
     gate.set()
     first = batcher.submit("a")
     time.sleep(0.05)
     second = batcher.submit("b")
     assert first.result(5) == ("a", 2) and second.result(5) == ("b", 2)
+
+
+def test_after_a_burst_a_lone_client_finds_the_model_idle_and_does_not_wait():
+    batcher = echo_batcher([], max_batch_size=8, max_wait_ms=300)
+    batcher._recent = 8.0  # the burst's batches were large
+    batcher._idle_since = time.monotonic() - 1.0  # but nothing ran for a second
+    started = time.perf_counter()
+    assert batcher.submit("alone").result(5) == ("alone", 1)
+    assert time.perf_counter() - started < 0.2
 
 
 def test_an_expired_request_is_dropped_before_it_runs():

@@ -47,6 +47,7 @@ class Batcher:
         self._queue: queue.Queue[list[Item] | None] = queue.Queue()
         self._carry: list[Item] = []  # what did not fit in the last batch: it starts the next
         self._recent = 1.0  # moving average of the batch size: > 1 means clients arrive together
+        self._idle_since = 0.0  # monotonic time the last batch ended
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"batcher {name}", daemon=True)
         self._thread.start()
@@ -83,7 +84,11 @@ class Batcher:
             if first is None:
                 return None
             batch = list(first)
-        wait_until = time.monotonic() + (self.max_wait_s if self._recent > 1.2 else 0.0)
+        # Wait for company only while requests keep arriving together: batches were recently larger than one and the
+        # model has not been idle since the last one (after a burst, a lone client's requests find it idle).
+        now = time.monotonic()
+        together = self._recent > 1.2 and now - self._idle_since < self.max_wait_s
+        wait_until = now + (self.max_wait_s if together else 0.0)
         while len(batch) < self.max_batch_size:
             try:
                 remaining = wait_until - time.monotonic()
@@ -127,3 +132,4 @@ class Batcher:
                     item.future.set_exception(result)
                 else:
                     item.future.set_result(result)
+            self._idle_since = time.monotonic()
