@@ -97,6 +97,13 @@ def worker_env(database_name: str | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _usage_written_at_once(settings):
+    """Usage records are written by the request itself in tests (HUB_USAGE_FLUSH_MS=0), so that no flusher thread
+    writes while a test's database is flushed between tests; tests/endpoints/test_metering.py covers the batching."""
+    settings.HUB_USAGE_FLUSH_MS = 0
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
     """A real worker process consuming the cpu, gpu and inference queues from the real Redis."""

@@ -18,13 +18,22 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the flusher's own connec
 
 
 @pytest.fixture(autouse=True)
-def fresh_buffer(settings):
+def fresh_buffer(settings, request):
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")  # set up first, so torn down after this fixture's stop below
     settings.HUB_USAGE_FLUSH_MS = 60_000  # no flusher write during a test unless the test asks for one
     settings.HUB_USAGE_BATCH = 256
     metering._buffer = metering._Buffer()
     yield
+    # Before the database is flushed (this fixture depends on it, so it ends first): drop what the test left and
+    # stop its thread, which must not write while the tables are truncated.
     old, metering._buffer = metering._buffer, metering._Buffer()
+    with old.lock:
+        old.pending.clear()
     old.wake.set()  # its thread sees it was replaced and ends
+    if old.thread is not None:
+        old.thread.join(10)
 
 
 @pytest.fixture
