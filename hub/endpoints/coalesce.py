@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
@@ -55,8 +55,8 @@ class _Call:
 class _Group:
     """The queue and lanes of one (queue, spec)."""
 
-    def __init__(self, key: tuple, queue: str, spec: dict):
-        self.key, self.queue, self.spec = key, queue, spec
+    def __init__(self, queue: str, spec: dict):
+        self.queue, self.spec = queue, spec
         self.calls: deque[_Call] = deque()
         self.cond = threading.Condition()
         self.lanes = 0  # lane threads alive
@@ -100,8 +100,7 @@ class _Group:
                 self._send(calls)
             except BaseException as exc:  # the lane survives anything; each caller gets the error
                 for call in calls:
-                    if not call.future.done():
-                        call.future.set_exception(exc if isinstance(exc, HubError) else _failed(exc))
+                    _settle(call.future, error=exc if isinstance(exc, HubError) else _failed(exc))
 
     def _send(self, calls: list[_Call]) -> None:
         from hub.endpoints import dispatch
@@ -112,7 +111,7 @@ class _Group:
             if call.future.cancelled():
                 continue
             if call.deadline <= now:
-                call.future.set_exception(dispatch.Timeout("The inference request timed out.", code="timeout"))
+                _settle(call.future, error=dispatch.Timeout("The inference request timed out.", code="timeout"))
                 continue
             live.append(call)
         if not live:
@@ -141,13 +140,23 @@ class _Group:
         if not isinstance(replies, list) or len(replies) != len(live):
             raise _failed(RuntimeError("the worker's answer did not match the requests sent"))
         for call, reply in zip(live, replies, strict=True):
-            if call.future.done():
-                continue
             if isinstance(reply, dict) and isinstance(reply.get("ok"), dict):
-                call.future.set_result(reply["ok"])
+                _settle(call.future, result=reply["ok"])
             else:
                 error = reply.get("error") if isinstance(reply, dict) else None
-                call.future.set_exception(_error(error if isinstance(error, dict) else {}))
+                _settle(call.future, error=_error(error if isinstance(error, dict) else {}))
+
+
+def _settle(future: Future, *, result: object = None, error: BaseException | None = None) -> None:
+    """Give a caller its answer unless it already has one or gave up (its own timeout cancelled the future, possibly
+    between a check and the set): a lane must never die of that race, or its group would lose a sender for good."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def _forget(result) -> None:
@@ -189,7 +198,7 @@ def call(queue: str, spec: dict, request: dict, deadline: float) -> dict:
     with _groups_lock:
         group = _groups.get(key)
         if group is None:
-            group = _groups[key] = _Group(key, queue, spec)
+            group = _groups[key] = _Group(queue, spec)
     item = _Call(request, deadline)
     group.submit(item)
     try:

@@ -128,3 +128,17 @@ def test_a_worker_killed_mid_group_fails_every_caller_cleanly(
     assert {r.status_code for r in replies} == {503}, [r.text for r in replies]
     assert all(r.json()["error"]["code"] == "worker_lost" for r in replies)
     assert max(took) < 45  # liveness (3 missed pings, 2 s apart) plus the groups queued behind, not the 90 s deadline
+
+
+def test_a_caller_that_gave_up_does_not_break_the_lane():
+    from concurrent.futures import Future
+
+    from hub.endpoints import coalesce
+
+    gone, answered = Future(), Future()
+    assert gone.cancel()  # its request timed out and cancelled while the group was in flight
+    coalesce._settle(gone, result={"outputs": []})
+    coalesce._settle(gone, error=RuntimeError("late"))
+    coalesce._settle(answered, result={"outputs": [1]})
+    coalesce._settle(answered, error=RuntimeError("second answer"))  # already answered: kept
+    assert gone.cancelled() and answered.result(0) == {"outputs": [1]}
